@@ -1,0 +1,65 @@
+"""One short handler per operation: wire params in, one call into the domain, wire dict out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from batchrock.api import wire
+from batchrock.jobs.model import Owner
+from batchrock.jobs.service import JobService
+from batchrock.settings import Settings
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Context:
+    service: JobService
+    settings: Settings
+    owner: Owner
+
+
+def create_model_invocation_job(ctx: Context, params: Params) -> Params:
+    spec = wire.job_spec_from(params, ctx.settings.default_timeout_hours)
+    job = ctx.service.create(ctx.owner, spec, wire.tags_from(params.get("tags")))
+    return {"jobArn": job.arn}
+
+
+def get_model_invocation_job(ctx: Context, params: Params) -> Params:
+    return wire.job_to_wire(ctx.service.get(ctx.owner, params["jobIdentifier"]))
+
+
+def list_model_invocation_jobs(ctx: Context, params: Params) -> Params:
+    page = ctx.service.list(wire.list_request_from(ctx.owner, params))
+    return {"nextToken": page.next_token, "invocationJobSummaries": [wire.job_to_wire(job) for job in page.jobs]}
+
+
+def stop_model_invocation_job(ctx: Context, params: Params) -> Params:
+    ctx.service.stop(ctx.owner, params["jobIdentifier"])
+    return {}
+
+
+def tag_resource(ctx: Context, params: Params) -> Params:
+    ctx.service.tag(ctx.owner, params["resourceARN"], wire.tags_from(params["tags"]))
+    return {}
+
+
+def untag_resource(ctx: Context, params: Params) -> Params:
+    ctx.service.untag(ctx.owner, params["resourceARN"], list(params["tagKeys"]))
+    return {}
+
+
+def list_tags_for_resource(ctx: Context, params: Params) -> Params:
+    return {"tags": wire.tags_to_wire(ctx.service.tags_of(ctx.owner, params["resourceARN"]))}
+
+
+HANDLERS: dict[str, Callable[[Context, Params], Params]] = {
+    "CreateModelInvocationJob": create_model_invocation_job,
+    "GetModelInvocationJob": get_model_invocation_job,
+    "ListModelInvocationJobs": list_model_invocation_jobs,
+    "StopModelInvocationJob": stop_model_invocation_job,
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListTagsForResource": list_tags_for_resource,
+}

@@ -1,0 +1,180 @@
+"""JobService: the rules of the model invocation job API, independent of HTTP and SQL."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+
+import orjson
+
+from batchrock.errors import Conflict, ResourceNotFound, TooManyTags, ValidationError
+from batchrock.jobs.clock import Clock
+from batchrock.jobs.ids import new_job_id, parse_job_reference
+from batchrock.jobs.model import Job, JobSpec, JobStatus, Owner, SortOrder, Tag
+from batchrock.jobs.pagination import TokenSigner
+from batchrock.jobs.transitions import STOPPABLE, TERMINAL
+from batchrock.store.base import (
+    DuplicateClientToken,
+    DuplicateJobName,
+    JobQuery,
+    JobStore,
+    ListCursor,
+    StatusChange,
+    TooManyTagsInStore,
+)
+
+_RESERVED_TAG_PREFIX = "aws:"
+# Jobs that no worker has started yet can be stopped on the spot.
+_NOT_STARTED = frozenset({JobStatus.SUBMITTED, JobStatus.VALIDATING, JobStatus.SCHEDULED})
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    owner: Owner
+    max_results: int | None = None
+    next_token: str | None = None
+    sort_order: SortOrder = SortOrder.DESCENDING
+    status: JobStatus | None = None
+    name_contains: str | None = None
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_token: str | None
+
+
+def fingerprint(spec: JobSpec, tags: list[Tag]) -> str:
+    """What makes two Create requests 'the same' for idempotency: everything but the token."""
+    material = {"spec": asdict(replace(spec, client_request_token=None)), "tags": sorted(map(asdict, tags), key=str)}
+    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class JobService:
+    def __init__(self, store: JobStore, clock: Clock, signer: TokenSigner, *, default_page_size: int, max_tags: int):
+        self.store = store
+        self.clock = clock
+        self.signer = signer
+        self.default_page_size = default_page_size
+        self.max_tags = max_tags
+
+    def create(self, owner: Owner, spec: JobSpec, tags: list[Tag]) -> Job:
+        self._check_tag_keys([tag.key for tag in tags])
+        if len({tag.key for tag in tags}) > self.max_tags:
+            raise TooManyTags(f"A job can have at most {self.max_tags} tags.", spec.job_name)
+        digest = fingerprint(spec, tags)
+        if spec.client_request_token:
+            earlier = self._idempotent_replay(owner, spec.client_request_token, digest)
+            if earlier is not None:
+                return earlier
+        now = self.clock.now()
+        job = Job(
+            job_id=new_job_id(),
+            owner=owner,
+            spec=spec,
+            status=JobStatus.SUBMITTED,
+            submit_time=now,
+            last_modified_time=now,
+            expiration_time=now + timedelta(hours=spec.timeout_hours),
+            request_fingerprint=digest,
+        )
+        try:
+            self.store.add_job(job, tags)
+        except DuplicateClientToken:
+            replay = self._idempotent_replay(owner, spec.client_request_token or "", digest)
+            assert replay is not None
+            return replay
+        except DuplicateJobName:
+            raise Conflict(f"A model invocation job named {spec.job_name} already exists.") from None
+        return job
+
+    def _idempotent_replay(self, owner: Owner, token: str, digest: str) -> Job | None:
+        earlier = self.store.find_by_client_token(owner, token)
+        if earlier is None:
+            return None
+        if earlier.request_fingerprint != digest:
+            raise Conflict(
+                f"The clientRequestToken {token} was already used for job {earlier.arn} with different parameters."
+            )
+        return earlier
+
+    def get(self, owner: Owner, reference: str) -> Job:
+        parsed = parse_job_reference(reference)
+        if parsed is None:
+            raise ValidationError(f"{reference} is not a model invocation job ARN or id.")
+        named_owner, job_id = parsed
+        job = None if named_owner not in (None, owner) else self.store.get_job(owner, job_id)
+        if job is None:
+            raise ResourceNotFound(f"Could not find model invocation job {reference}.")
+        return job
+
+    def list(self, request: ListRequest) -> JobPage:
+        limit = request.max_results or self.default_page_size
+        query = JobQuery(
+            owner=request.owner,
+            limit=limit + 1,
+            sort_order=request.sort_order,
+            status=request.status,
+            name_contains=request.name_contains,
+            submitted_after=request.submitted_after,
+            submitted_before=request.submitted_before,
+        )
+        if request.next_token:
+            query = replace(query, after=self.signer.read(request.next_token, query))
+        found = self.store.list_jobs(query)
+        if len(found) <= limit:
+            return JobPage(found, None)
+        page = found[:limit]
+        last = page[-1]
+        return JobPage(page, self.signer.issue(query, ListCursor(last.submit_time, last.job_id)))
+
+    def stop(self, owner: Owner, reference: str) -> None:
+        job = self.get(owner, reference)
+        while job.status in STOPPABLE:
+            if self._try_stop(job):
+                return
+            job = self.get(owner, reference)
+        if job.status in TERMINAL:
+            raise Conflict(f"The job {job.arn} has already ended with status {job.status.value}; it cannot be stopped.")
+
+    def _try_stop(self, job: Job) -> bool:
+        now = self.clock.now()
+        if not self.store.change_status(StatusChange(job.job_id, job.status, JobStatus.STOPPING, now)):
+            return False
+        if job.status in _NOT_STARTED:
+            self.store.change_status(StatusChange(job.job_id, JobStatus.STOPPING, JobStatus.STOPPED, now, ended=True))
+        return True
+
+    def tags_of(self, owner: Owner, resource_arn: str) -> list[Tag]:
+        return self.store.list_tags(self._tagged_job(owner, resource_arn).job_id)
+
+    def tag(self, owner: Owner, resource_arn: str, tags: list[Tag]) -> None:
+        job = self._tagged_job(owner, resource_arn)
+        self._check_tag_keys([tag.key for tag in tags])
+        try:
+            self.store.put_tags(job.job_id, tags, self.max_tags)
+        except TooManyTagsInStore:
+            raise TooManyTags(f"A resource can have at most {self.max_tags} tags.", resource_arn) from None
+
+    def untag(self, owner: Owner, resource_arn: str, keys: list[str]) -> None:
+        job = self._tagged_job(owner, resource_arn)
+        self._check_tag_keys(keys)
+        self.store.remove_tags(job.job_id, keys)
+
+    def _tagged_job(self, owner: Owner, resource_arn: str) -> Job:
+        parsed = parse_job_reference(resource_arn)
+        if parsed is None or parsed[0] is None:
+            raise ResourceNotFound(f"Could not find resource {resource_arn}.")
+        try:
+            return self.get(owner, resource_arn)
+        except ResourceNotFound:
+            raise ResourceNotFound(f"Could not find resource {resource_arn}.") from None
+
+    @staticmethod
+    def _check_tag_keys(keys: list[str]) -> None:
+        reserved = [key for key in keys if key.lower().startswith(_RESERVED_TAG_PREFIX)]
+        if reserved:
+            raise ValidationError(f"Tag keys starting with '{_RESERVED_TAG_PREFIX}' are reserved: {', '.join(reserved)}")

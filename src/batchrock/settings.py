@@ -1,0 +1,47 @@
+"""One frozen settings object for the server and its workers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_REGION = "us-east-1"
+# The account of an access key that is not 12 digits (until a credentials file maps it).
+DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_TIMEOUT_HOURS = 168
+DEFAULT_PAGE_SIZE = 100
+MAX_TAGS_PER_RESOURCE = 50
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("BATCHROCK_DATA_DIR", Path.home() / ".batchrock"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str | None = None
+    default_timeout_hours: int = DEFAULT_TIMEOUT_HOURS
+    default_account_id: str = DEFAULT_ACCOUNT_ID
+    default_page_size: int = DEFAULT_PAGE_SIZE
+    max_tags_per_resource: int = MAX_TAGS_PER_RESOURCE
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def secret(self) -> bytes:
+        """A per-data-dir secret (signs pagination tokens); created on first use."""
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return path.read_bytes()
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+        return path.read_bytes()

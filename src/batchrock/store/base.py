@@ -1,0 +1,91 @@
+"""The job store interface. SQL (SQLite, PostgreSQL) implements it in ``sql.py``.
+
+Every status change is a compare-and-set against the status the caller last saw, and a
+worker owns a job only while its lease lasts, so several processes can share one store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Protocol
+
+from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
+
+
+class StoreError(Exception):
+    """Base of the store's own errors; the domain turns them into service errors."""
+
+
+class DuplicateJobName(StoreError):
+    pass
+
+
+class DuplicateClientToken(StoreError):
+    pass
+
+
+class TooManyTagsInStore(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    """Where the previous page ended: the last job's submit time and id."""
+
+    submit_time: datetime
+    job_id: str
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    owner: Owner
+    limit: int
+    sort_order: SortOrder = SortOrder.DESCENDING
+    status: JobStatus | None = None
+    name_contains: str | None = None
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    after: ListCursor | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A compare-and-set: move ``job_id`` from ``expected`` to ``target`` at ``now``."""
+
+    job_id: str
+    expected: JobStatus
+    target: JobStatus
+    now: datetime
+    message: str | None = None
+    ended: bool = False
+
+
+class JobStore(Protocol):
+    def add_job(self, job: Job, tags: Iterable[Tag]) -> None: ...
+
+    def get_job(self, owner: Owner, job_id: str) -> Job | None: ...
+
+    def get_job_by_id(self, job_id: str) -> Job | None: ...
+
+    def find_by_client_token(self, owner: Owner, token: str) -> Job | None: ...
+
+    def list_jobs(self, query: JobQuery) -> list[Job]: ...
+
+    def change_status(self, change: StatusChange) -> bool: ...
+
+    def update_counts(self, job_id: str, counts: RecordCounts, now: datetime) -> None: ...
+
+    def list_tags(self, job_id: str) -> list[Tag]: ...
+
+    def put_tags(self, job_id: str, tags: Iterable[Tag], limit: int) -> None: ...
+
+    def remove_tags(self, job_id: str, keys: Iterable[str]) -> None: ...
+
+    def claim_next(self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime) -> Job | None: ...
+
+    def renew_lease(self, job_id: str, worker_id: str, lease_until: datetime) -> bool: ...
+
+    def release_lease(self, job_id: str, worker_id: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,40 @@
+"""Named, ordered schema migrations, recorded in ``schema_migrations``; the same names on every dialect."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Connection, select
+
+from batchrock.store import schema
+from batchrock.store.timecodec import now_micros
+
+Migration = tuple[str, Callable[[Connection], None]]
+
+
+def _create_jobs(conn: Connection) -> None:
+    schema.jobs.create(conn)
+
+
+def _create_job_tags(conn: Connection) -> None:
+    schema.job_tags.create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    ("0001_create_jobs", _create_jobs),
+    ("0002_create_job_tags", _create_job_tags),
+)
+
+
+def apply_migrations(conn: Connection) -> list[str]:
+    """Apply the migrations not yet recorded, in order; returns the names applied now."""
+    schema.schema_migrations.create(conn, checkfirst=True)
+    done = set(conn.execute(select(schema.schema_migrations.c.name)).scalars())
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        step(conn)
+        conn.execute(schema.schema_migrations.insert().values(name=name, applied_us=now_micros()))
+        applied.append(name)
+    return applied

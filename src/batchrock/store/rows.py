@@ -1,0 +1,103 @@
+"""Mapping between Job records and rows of the ``jobs`` table."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Mapping
+
+import orjson
+
+from batchrock.jobs.model import (
+    InvocationType,
+    Job,
+    JobSpec,
+    JobStatus,
+    Owner,
+    RecordCounts,
+    S3InputConfig,
+    S3OutputConfig,
+    VpcConfig,
+)
+from batchrock.store.timecodec import from_micros, to_micros
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(asdict(value)).decode()
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    spec = job.spec
+    return {
+        "job_id": job.job_id,
+        "account_id": job.owner.account_id,
+        "region": job.owner.region,
+        "job_name": spec.job_name,
+        "role_arn": spec.role_arn,
+        "model_id": spec.model_id,
+        "client_request_token": spec.client_request_token,
+        "request_fingerprint": job.request_fingerprint,
+        "status": job.status.value,
+        "message": job.message,
+        "submit_us": to_micros(job.submit_time),
+        "last_modified_us": to_micros(job.last_modified_time),
+        "end_us": None if job.end_time is None else to_micros(job.end_time),
+        "expiration_us": to_micros(job.expiration_time),
+        "timeout_hours": spec.timeout_hours,
+        "invocation_type": None if spec.invocation_type is None else spec.invocation_type.value,
+        "input_config": _dump(spec.input_config),
+        "output_config": _dump(spec.output_config),
+        "vpc_config": _dump(spec.vpc_config),
+        **counts_to_row(job.counts),
+    }
+
+
+def counts_to_row(counts: RecordCounts) -> dict[str, int]:
+    return {
+        "total_records": counts.total,
+        "processed_records": counts.processed,
+        "success_records": counts.success,
+        "error_records": counts.error,
+        "input_tokens": counts.input_tokens,
+        "output_tokens": counts.output_tokens,
+    }
+
+
+def _vpc(text: str | None) -> VpcConfig | None:
+    if text is None:
+        return None
+    data = orjson.loads(text)
+    return VpcConfig(tuple(data["subnet_ids"]), tuple(data["security_group_ids"]))
+
+
+def row_to_job(row: Mapping[str, Any]) -> Job:
+    spec = JobSpec(
+        job_name=row["job_name"],
+        role_arn=row["role_arn"],
+        model_id=row["model_id"],
+        input_config=S3InputConfig(**orjson.loads(row["input_config"])),
+        output_config=S3OutputConfig(**orjson.loads(row["output_config"])),
+        timeout_hours=row["timeout_hours"],
+        invocation_type=None if row["invocation_type"] is None else InvocationType(row["invocation_type"]),
+        vpc_config=_vpc(row["vpc_config"]),
+        client_request_token=row["client_request_token"],
+    )
+    return Job(
+        job_id=row["job_id"],
+        owner=Owner(row["account_id"], row["region"]),
+        spec=spec,
+        status=JobStatus(row["status"]),
+        submit_time=from_micros(row["submit_us"]),
+        last_modified_time=from_micros(row["last_modified_us"]),
+        expiration_time=from_micros(row["expiration_us"]),
+        request_fingerprint=row["request_fingerprint"],
+        message=row["message"],
+        end_time=from_micros(row["end_us"]),
+        counts=RecordCounts(
+            total=row["total_records"],
+            processed=row["processed_records"],
+            success=row["success_records"],
+            error=row["error_records"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+        ),
+    )

@@ -1,0 +1,58 @@
+"""Tables of the job store, in SQLAlchemy Core. Times are integer microseconds since the epoch (UTC)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("applied_us", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(12), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("job_name", String(63), nullable=False),
+    Column("role_arn", Text, nullable=False),
+    Column("model_id", Text, nullable=False),
+    Column("client_request_token", String(256)),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("message", Text),
+    Column("submit_us", BigInteger, nullable=False),
+    Column("last_modified_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger),
+    Column("expiration_us", BigInteger, nullable=False),
+    Column("timeout_hours", Integer, nullable=False),
+    Column("invocation_type", String(32)),
+    Column("input_config", Text, nullable=False),
+    Column("output_config", Text, nullable=False),
+    Column("vpc_config", Text),
+    Column("total_records", BigInteger, nullable=False, default=0),
+    Column("processed_records", BigInteger, nullable=False, default=0),
+    Column("success_records", BigInteger, nullable=False, default=0),
+    Column("error_records", BigInteger, nullable=False, default=0),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_us", BigInteger),
+    UniqueConstraint("account_id", "region", "job_name", name="uq_jobs_owner_name"),
+    UniqueConstraint("account_id", "region", "client_request_token", name="uq_jobs_owner_token"),
+    Index("ix_jobs_owner_submit", "account_id", "region", "submit_us", "job_id"),
+    Index("ix_jobs_status_submit", "status", "submit_us"),
+)
+
+job_tags = Table(
+    "job_tags",
+    metadata,
+    Column("job_id", String(12), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)

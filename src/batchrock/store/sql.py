@@ -1,0 +1,230 @@
+"""The job store on SQL: SQLite by default, PostgreSQL by URL. SQLAlchemy Core, no ORM."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import Connection, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
+from batchrock.jobs.transitions import check_transition
+from batchrock.store.base import (
+    DuplicateClientToken,
+    DuplicateJobName,
+    JobQuery,
+    StatusChange,
+    TooManyTagsInStore,
+)
+from batchrock.store.migrations import apply_migrations
+from batchrock.store.rows import counts_to_row, job_to_row, row_to_job
+from batchrock.store.schema import job_tags, jobs
+from batchrock.store.timecodec import to_micros
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA case_sensitive_like=ON",
+)
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'batchrock.db'}"
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    """Own SQLite's transactions so a writer can take the write lock up front (BEGIN IMMEDIATE)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("writer", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class SqlJobStore:
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            _prepare_sqlite(self.engine)
+        with self._writing() as conn:
+            apply_migrations(conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(writer=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add_job(self, job: Job, tags: Iterable[Tag]) -> None:
+        try:
+            with self._writing() as conn:
+                conn.execute(jobs.insert().values(job_to_row(job)))
+                rows = [{"job_id": job.job_id, "tag_key": t.key, "tag_value": t.value} for t in tags]
+                if rows:
+                    conn.execute(job_tags.insert(), rows)
+        except IntegrityError as error:
+            if "token" in str(error.orig):
+                raise DuplicateClientToken(job.spec.client_request_token or "") from error
+            raise DuplicateJobName(job.spec.job_name) from error
+
+    def get_job(self, owner: Owner, job_id: str) -> Job | None:
+        condition = and_(jobs.c.job_id == job_id, *self._owned_by(owner))
+        return self._one(condition)
+
+    def get_job_by_id(self, job_id: str) -> Job | None:
+        return self._one(jobs.c.job_id == job_id)
+
+    def find_by_client_token(self, owner: Owner, token: str) -> Job | None:
+        return self._one(and_(jobs.c.client_request_token == token, *self._owned_by(owner)))
+
+    def _one(self, condition: Any) -> Job | None:
+        with self._reading() as conn:
+            row = conn.execute(select(jobs).where(condition)).mappings().first()
+        return None if row is None else row_to_job(row)
+
+    @staticmethod
+    def _owned_by(owner: Owner) -> tuple[Any, Any]:
+        return jobs.c.account_id == owner.account_id, jobs.c.region == owner.region
+
+    def list_jobs(self, query: JobQuery) -> list[Job]:
+        statement = select(jobs).where(*self._filters(query))
+        if query.sort_order is SortOrder.ASCENDING:
+            statement = statement.order_by(jobs.c.submit_us.asc(), jobs.c.job_id.asc())
+        else:
+            statement = statement.order_by(jobs.c.submit_us.desc(), jobs.c.job_id.desc())
+        with self._reading() as conn:
+            rows = conn.execute(statement.limit(query.limit)).mappings().all()
+        return [row_to_job(row) for row in rows]
+
+    def _filters(self, query: JobQuery) -> list[Any]:
+        filters: list[Any] = list(self._owned_by(query.owner))
+        if query.status is not None:
+            filters.append(jobs.c.status == query.status.value)
+        if query.name_contains:
+            filters.append(jobs.c.job_name.contains(query.name_contains, autoescape=True))
+        if query.submitted_after is not None:
+            filters.append(jobs.c.submit_us > to_micros(query.submitted_after))
+        if query.submitted_before is not None:
+            filters.append(jobs.c.submit_us < to_micros(query.submitted_before))
+        if query.after is not None:
+            filters.append(self._after_cursor(query))
+        return filters
+
+    @staticmethod
+    def _after_cursor(query: JobQuery) -> Any:
+        assert query.after is not None
+        moment, job_id = to_micros(query.after.submit_time), query.after.job_id
+        if query.sort_order is SortOrder.ASCENDING:
+            return or_(jobs.c.submit_us > moment, and_(jobs.c.submit_us == moment, jobs.c.job_id > job_id))
+        return or_(jobs.c.submit_us < moment, and_(jobs.c.submit_us == moment, jobs.c.job_id < job_id))
+
+    def change_status(self, change: StatusChange) -> bool:
+        check_transition(change.expected, change.target)
+        values: dict[str, Any] = {"status": change.target.value, "last_modified_us": to_micros(change.now)}
+        if change.message is not None:
+            values["message"] = change.message
+        if change.ended:
+            values["end_us"] = to_micros(change.now)
+        statement = (
+            update(jobs)
+            .where(jobs.c.job_id == change.job_id, jobs.c.status == change.expected.value)
+            .values(values)
+        )
+        with self._writing() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def update_counts(self, job_id: str, counts: RecordCounts, now: datetime) -> None:
+        values = {**counts_to_row(counts), "last_modified_us": to_micros(now)}
+        with self._writing() as conn:
+            conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(values))
+
+    def list_tags(self, job_id: str) -> list[Tag]:
+        statement = select(job_tags.c.tag_key, job_tags.c.tag_value).where(job_tags.c.job_id == job_id)
+        with self._reading() as conn:
+            rows = conn.execute(statement.order_by(job_tags.c.tag_key)).all()
+        return [Tag(key, value) for key, value in rows]
+
+    def put_tags(self, job_id: str, tags: Iterable[Tag], limit: int) -> None:
+        latest = {tag.key: tag.value for tag in tags}
+        with self._writing() as conn:
+            existing = set(conn.execute(select(job_tags.c.tag_key).where(job_tags.c.job_id == job_id)).scalars())
+            if len(existing | set(latest)) > limit:
+                raise TooManyTagsInStore(job_id)
+            if latest:
+                conn.execute(delete(job_tags).where(job_tags.c.job_id == job_id, job_tags.c.tag_key.in_(latest)))
+                rows = [{"job_id": job_id, "tag_key": k, "tag_value": v} for k, v in latest.items()]
+                conn.execute(job_tags.insert(), rows)
+
+    def remove_tags(self, job_id: str, keys: Iterable[str]) -> None:
+        with self._writing() as conn:
+            conn.execute(delete(job_tags).where(job_tags.c.job_id == job_id, job_tags.c.tag_key.in_(list(keys))))
+
+    def claim_next(
+        self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime
+    ) -> Job | None:
+        """Lease the oldest unleased (or lapsed) job in one of ``statuses``: one atomic statement."""
+        now_us = to_micros(now)
+        free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_us < now_us)
+        candidate = (
+            select(jobs.c.job_id)
+            .where(jobs.c.status.in_([status.value for status in statuses]), free)
+            .order_by(jobs.c.submit_us, jobs.c.job_id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        statement = (
+            update(jobs)
+            .where(jobs.c.job_id == candidate, free)
+            .values(lease_owner=worker_id, lease_expires_us=to_micros(lease_until))
+            .returning(*jobs.c)
+        )
+        with self._writing() as conn:
+            row = conn.execute(statement).mappings().first()
+        return None if row is None else row_to_job(row)
+
+    def renew_lease(self, job_id: str, worker_id: str, lease_until: datetime) -> bool:
+        statement = (
+            update(jobs)
+            .where(jobs.c.job_id == job_id, jobs.c.lease_owner == worker_id)
+            .values(lease_expires_us=to_micros(lease_until))
+        )
+        with self._writing() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def release_lease(self, job_id: str, worker_id: str) -> None:
+        statement = (
+            update(jobs)
+            .where(jobs.c.job_id == job_id, jobs.c.lease_owner == worker_id)
+            .values(lease_owner=None, lease_expires_us=None)
+        )
+        with self._writing() as conn:
+            conn.execute(statement)
+
+    def count_jobs(self) -> int:
+        with self._reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
