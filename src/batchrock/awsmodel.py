@@ -38,6 +38,7 @@ class Route:
     operation: OperationModel
     method: str
     pattern: re.Pattern[str]
+    readonly: bool
 
     @classmethod
     def for_operation(cls, operation: OperationModel) -> "Route":
@@ -49,7 +50,8 @@ class Route:
             regex += f"(?P<{label.group(1)}>{'.+' if greedy else '[^/]+'})"
             last = label.end()
         regex += re.escape(uri[last:])
-        return cls(operation, operation.http["method"], re.compile(regex))
+        readonly = bool(operation._operation_model.get("readonly"))  # botocore exposes no accessor
+        return cls(operation, operation.http["method"], re.compile(regex), readonly)
 
     def match(self, method: str, raw_path: str) -> dict[str, str] | None:
         if method != self.method:

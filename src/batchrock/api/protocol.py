@@ -7,7 +7,7 @@ output member is written come from the operation's shapes in the service model.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 from botocore.model import OperationModel, Shape
@@ -32,8 +32,7 @@ def parse_timestamp(text: str) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 with milliseconds and a Z, the form Bedrock answers with."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _convert_scalar(shape: Shape, text: str, name: str) -> Any:
@@ -129,18 +128,43 @@ def encode_output(shape: Shape | None, value: Any) -> Any:
     """A response value shaped for the wire: absent members omitted, timestamps as ISO-8601."""
     if shape is None or value is None:
         return None
+    return _encoder(shape)(value)
+
+
+Encoder = Callable[[Any], Any]
+_ENCODERS: dict[str, Encoder] = {}
+
+
+def _encoder(shape: Shape) -> Encoder:
+    """The shape's encoder, built once per shape from the model (walking botocore shapes per call is slow)."""
+    encoder = _ENCODERS.get(shape.name)
+    if encoder is None:
+        encoder = _ENCODERS[shape.name] = _build_encoder(shape)
+    return encoder
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _build_encoder(shape: Shape) -> Encoder:
     kind = shape.type_name
     if kind == "structure":
-        encoded = {}
-        for name, member in shape.members.items():
-            item = encode_output(member, value.get(name))
-            if item is not None:
-                encoded[member.serialization.get("name", name)] = item
-        return encoded
+        members = [(name, member.serialization.get("name", name), member) for name, member in shape.members.items()]
+
+        def encode_structure(value: dict[str, Any]) -> dict[str, Any]:
+            encoded = {}
+            for name, wire_name, member in members:
+                item = value.get(name)
+                if item is not None:
+                    encoded[wire_name] = _encoder(member)(item)
+            return encoded
+
+        return encode_structure
     if kind == "list":
-        return [encode_output(shape.member, item) for item in value]
+        return lambda value: [_encoder(shape.member)(item) for item in value]
     if kind == "map":
-        return {key: encode_output(shape.value, item) for key, item in value.items()}
+        return lambda value: {key: _encoder(shape.value)(item) for key, item in value.items()}
     if kind == "timestamp":
-        return format_timestamp(value)
-    return value
+        return format_timestamp
+    return _identity

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -37,8 +37,12 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'batchrock.db'}"
 
 
-def _prepare_sqlite(engine: Engine) -> None:
-    """Own SQLite's transactions so a writer can take the write lock up front (BEGIN IMMEDIATE)."""
+def _prepare_sqlite(engine: Engine, *, transactions: bool) -> None:
+    """Own SQLite's transactions so a writer can take the write lock up front (BEGIN IMMEDIATE).
+
+    The read engine issues no BEGIN at all: each read is one statement, which SQLite runs on
+    one consistent snapshot by itself.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -50,16 +54,27 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("writer", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if transactions:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
+
+
+# Built once: SQLAlchemy caches their compiled form, which keeps single-job reads cheap.
+_OWNED = and_(jobs.c.account_id == bindparam("account_id"), jobs.c.region == bindparam("region"))
+_JOB_BY_OWNER = select(jobs).where(jobs.c.job_id == bindparam("job_id"), _OWNED)
+_JOB_BY_ID = select(jobs).where(jobs.c.job_id == bindparam("job_id"))
+_JOB_BY_TOKEN = select(jobs).where(jobs.c.client_request_token == bindparam("token"), _OWNED)
 
 
 class SqlJobStore:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        self.read_engine = self.engine
+        self._compiled_cache: dict[int, tuple[str, list[str] | None]] = {}
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
-            _prepare_sqlite(self.engine)
+            _prepare_sqlite(self.engine, transactions=True)
+            self.read_engine = create_engine(url)
+            _prepare_sqlite(self.read_engine, transactions=False)
         with self._writing() as conn:
             apply_migrations(conn)
 
@@ -72,11 +87,11 @@ class SqlJobStore:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.read_engine.connect() as conn:
+            yield conn
 
     def close(self) -> None:
+        self.read_engine.dispose()
         self.engine.dispose()
 
     def add_job(self, job: Job, tags: Iterable[Tag]) -> None:
@@ -92,19 +107,35 @@ class SqlJobStore:
             raise DuplicateJobName(job.spec.job_name) from error
 
     def get_job(self, owner: Owner, job_id: str) -> Job | None:
-        condition = and_(jobs.c.job_id == job_id, *self._owned_by(owner))
-        return self._one(condition)
+        return self._one(_JOB_BY_OWNER, job_id=job_id, account_id=owner.account_id, region=owner.region)
 
     def get_job_by_id(self, job_id: str) -> Job | None:
-        return self._one(jobs.c.job_id == job_id)
+        return self._one(_JOB_BY_ID, job_id=job_id)
 
     def find_by_client_token(self, owner: Owner, token: str) -> Job | None:
-        return self._one(and_(jobs.c.client_request_token == token, *self._owned_by(owner)))
+        return self._one(_JOB_BY_TOKEN, token=token, account_id=owner.account_id, region=owner.region)
 
-    def _one(self, condition: Any) -> Job | None:
-        with self._reading() as conn:
-            row = conn.execute(select(jobs).where(condition)).mappings().first()
-        return None if row is None else row_to_job(row)
+    def _one(self, statement: Any, **params: str) -> Job | None:
+        """Hot path of Get: the Core statement, compiled once per dialect, run on a pooled DBAPI connection."""
+        sql, order = self._compiled(statement)
+        connection = self.read_engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, tuple(params[name] for name in order) if order is not None else params)
+            row = cursor.fetchone()
+            names = [column[0] for column in cursor.description]
+            cursor.close()
+        finally:
+            connection.close()
+        return None if row is None else row_to_job(dict(zip(names, row)))
+
+    def _compiled(self, statement: Any) -> tuple[str, list[str] | None]:
+        cached = self._compiled_cache.get(id(statement))
+        if cached is None:
+            compiled = statement.compile(dialect=self.read_engine.dialect)
+            order = list(compiled.positiontup) if compiled.positional else None
+            cached = self._compiled_cache[id(statement)] = (str(compiled), order)
+        return cached
 
     @staticmethod
     def _owned_by(owner: Owner) -> tuple[Any, Any]:
