@@ -1,17 +1,36 @@
-"""Assembly: settings -> store, clock, service and the HTTP app."""
+"""Assembly: settings -> store, object storage, clock, service, worker and the HTTP app."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 from starlette.applications import Starlette
 
 from batchrock.api.app import create_app
-from batchrock.jobs.clock import Clock, SystemClock
+from batchrock.catalog import Catalog
+from batchrock.engine.config import EngineConfig
+from batchrock.engine.runner import RunDeps
+from batchrock.engine.worker import Worker, new_worker_id
+from batchrock.jobs.clock import Clock, FileOffsetClock, SystemClock
 from batchrock.jobs.pagination import TokenSigner
 from batchrock.jobs.service import JobService
 from batchrock.settings import Settings
+from batchrock.storage.base import ObjectStore
+from batchrock.storage.local import LocalObjectStore
+from batchrock.storage.s3 import S3ObjectStore
 from batchrock.store.sql import SqlJobStore, sqlite_url
+
+
+def object_store_for(settings: Settings) -> ObjectStore:
+    if settings.s3_endpoint_url:
+        return S3ObjectStore(settings.s3_endpoint_url)
+    return LocalObjectStore(settings.data_dir)
+
+
+def clock_for(settings: Settings) -> Clock:
+    return FileOffsetClock(settings.clock_offset_file) if settings.clock_offset_file else SystemClock()
 
 
 @dataclass
@@ -20,23 +39,35 @@ class Runtime:
     store: SqlJobStore
     clock: Clock
     service: JobService
+    objects: ObjectStore
+    catalog: Catalog
+    engine: EngineConfig
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
+    def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> "Runtime":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqlJobStore(settings.database_url or sqlite_url(settings.data_dir))
-        clock = clock or SystemClock()
-        service = JobService(
-            store,
-            clock,
-            TokenSigner(settings.secret()),
-            default_page_size=settings.default_page_size,
-            max_tags=settings.max_tags_per_resource,
-        )
-        return cls(settings, store, clock, service)
+        clock = clock or clock_for(settings)
+        service = JobService(store, clock, TokenSigner(settings.secret()),
+                             default_page_size=settings.default_page_size, max_tags=settings.max_tags_per_resource)
+        return cls(settings, store, clock, service, object_store_for(settings), Catalog.load(settings.catalog_path),
+                   engine or EngineConfig())
+
+    def worker(self) -> Worker:
+        deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id())
+        return Worker(deps, self.catalog)
 
     def app(self) -> Starlette:
-        return create_app(self.settings, self.service)
+        @asynccontextmanager
+        async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+            worker = self.worker() if self.settings.run_worker else None
+            if worker is not None:
+                worker.start()
+            yield
+            if worker is not None:
+                worker.stop()
+
+        return create_app(self.settings, self.service, lifespan=lifespan)
 
     def close(self) -> None:
         self.store.close()

@@ -32,6 +32,10 @@ class Settings:
     default_page_size: int = DEFAULT_PAGE_SIZE
     max_tags_per_resource: int = MAX_TAGS_PER_RESOURCE
     max_body_bytes: int = MAX_BODY_BYTES
+    s3_endpoint_url: str | None = None
+    catalog_path: Path | None = None
+    run_worker: bool = True
+    clock_offset_file: Path | None = None  # test hook: shifts the server's clock (see jobs/clock.py)
 
     def secret(self) -> bytes:
         """A per-data-dir secret (signs pagination tokens); created on first use."""

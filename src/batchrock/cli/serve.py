@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import uvicorn
 
+from batchrock.engine.config import EngineConfig
 from batchrock.runtime import Runtime
 from batchrock.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
 
@@ -30,6 +32,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="where the job store and local buckets live (default ~/.batchrock)")
     parser.add_argument("--database-url", default=None, help="SQLAlchemy URL of the job store (default: SQLite in the data dir)")
     parser.add_argument("--default-timeout-hours", type=int, default=168, help="timeoutDurationInHours when a job omits it (24..168, default 168)")
+    parser.add_argument("--s3-endpoint-url", default=os.environ.get("BATCHROCK_S3_ENDPOINT_URL"),
+                        help="S3-compatible endpoint for s3:// URIs (default: local buckets in <data-dir>/buckets)")
+    parser.add_argument("--catalog", type=Path, default=os.environ.get("BATCHROCK_CATALOG"),
+                        help="model catalog TOML file (default: the built-in catalog)")
+    parser.add_argument("--max-running-jobs", type=int, default=2, help="jobs InProgress at once in this process (default 2)")
+    parser.add_argument("--lease-seconds", type=float, default=30.0, help="a dead worker's job is resumed after this (default 30)")
+    parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024, help="output buffered per checkpoint (default 8 MiB)")
+    parser.add_argument("--batch-size", type=int, default=8, help="records per backend call (default 8)")
+    parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(run=run)
 
@@ -37,18 +48,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     if not 24 <= args.default_timeout_hours <= 168:
         raise SystemExit("batchrock serve: --default-timeout-hours must be between 24 and 168")
+    clock_file = os.environ.get("BATCHROCK_TEST_CLOCK_FILE")
     return Settings(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir or default_data_dir(),
         database_url=args.database_url,
         default_timeout_hours=args.default_timeout_hours,
+        s3_endpoint_url=args.s3_endpoint_url,
+        catalog_path=args.catalog,
+        run_worker=not args.no_worker,
+        clock_offset_file=Path(clock_file) if clock_file else None,
     )
+
+
+def engine_from(args: argparse.Namespace) -> EngineConfig:
+    return EngineConfig(max_running_jobs=args.max_running_jobs, lease_seconds=args.lease_seconds,
+                        part_bytes=args.part_bytes, batch_size=args.batch_size)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = Runtime.build(settings_from(args))
+    runtime = Runtime.build(settings_from(args), engine_from(args))
     try:
         uvicorn.run(runtime.app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:

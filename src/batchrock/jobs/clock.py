@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Protocol
 
 
@@ -37,3 +38,18 @@ class OffsetClock:
         with self._lock:
             offset = self._offset
         return _to_millis(datetime.now(timezone.utc) + offset)
+
+
+class FileOffsetClock:
+    """Real time plus a number of seconds read from a file: lets a test move a live server's
+    clock (expiry, timeouts) from outside the process. Enabled only by an explicit setting."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        try:
+            offset = float(self.path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0.0
+        return _to_millis(datetime.now(timezone.utc) + timedelta(seconds=offset))

@@ -30,6 +30,26 @@ class TooManyTagsInStore(StoreError):
 
 
 @dataclass(frozen=True)
+class FileProgress:
+    """One input file of a job and its last checkpoint: output parts committed so far, and the
+    input byte offset and record count they cover."""
+
+    file_index: int
+    input_key: str
+    output_key: str
+    record_count: int
+    upload_id: str | None = None
+    parts: tuple[tuple[int, str], ...] = ()
+    input_offset: int = 0
+    records_done: int = 0
+    success: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    done: bool = False
+
+
+@dataclass(frozen=True)
 class ListCursor:
     """Where the previous page ended: the last job's submit time and id."""
 
@@ -87,5 +107,13 @@ class JobStore(Protocol):
     def renew_lease(self, job_id: str, worker_id: str, lease_until: datetime) -> bool: ...
 
     def release_lease(self, job_id: str, worker_id: str) -> None: ...
+
+    def save_files(self, job_id: str, files: Iterable[FileProgress]) -> None: ...
+
+    def load_files(self, job_id: str) -> list[FileProgress]: ...
+
+    def checkpoint(self, job_id: str, worker_id: str, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool: ...
+
+    def expire_unstarted(self, now: datetime, message: str) -> int: ...
 
     def close(self) -> None: ...

@@ -20,9 +20,14 @@ def _create_job_tags(conn: Connection) -> None:
     schema.job_tags.create(conn)
 
 
+def _create_job_files(conn: Connection) -> None:
+    schema.job_files.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_create_jobs", _create_jobs),
     ("0002_create_job_tags", _create_job_tags),
+    ("0003_create_job_files", _create_job_files),
 )
 
 

@@ -56,3 +56,23 @@ job_tags = Table(
     Column("tag_key", String(128), primary_key=True),
     Column("tag_value", String(256), nullable=False),
 )
+
+# One row per input file of a job: where its output goes and the last checkpoint.
+job_files = Table(
+    "job_files",
+    metadata,
+    Column("job_id", String(12), primary_key=True),
+    Column("file_index", Integer, primary_key=True),
+    Column("input_key", Text, nullable=False),
+    Column("output_key", Text, nullable=False),
+    Column("record_count", BigInteger, nullable=False),
+    Column("upload_id", Text),
+    Column("parts", Text, nullable=False, default="[]"),
+    Column("input_offset", BigInteger, nullable=False, default=0),
+    Column("records_done", BigInteger, nullable=False, default=0),
+    Column("success_records", BigInteger, nullable=False, default=0),
+    Column("error_records", BigInteger, nullable=False, default=0),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("done", Integer, nullable=False, default=0),
+)

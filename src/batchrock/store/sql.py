@@ -13,7 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
 from batchrock.jobs.transitions import check_transition
+import orjson
+
 from batchrock.store.base import (
+    FileProgress,
     DuplicateClientToken,
     DuplicateJobName,
     JobQuery,
@@ -22,7 +25,7 @@ from batchrock.store.base import (
 )
 from batchrock.store.migrations import apply_migrations
 from batchrock.store.rows import counts_to_row, job_to_row, row_to_job
-from batchrock.store.schema import job_tags, jobs
+from batchrock.store.schema import job_files, job_tags, jobs
 from batchrock.store.timecodec import to_micros
 
 _SQLITE_PRAGMAS = (
@@ -259,3 +262,86 @@ class SqlJobStore:
     def count_jobs(self) -> int:
         with self._reading() as conn:
             return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
+
+    def save_files(self, job_id: str, files: Iterable[FileProgress]) -> None:
+        rows = [_file_row(job_id, progress) for progress in files]
+        with self._writing() as conn:
+            conn.execute(delete(job_files).where(job_files.c.job_id == job_id))
+            if rows:
+                conn.execute(job_files.insert(), rows)
+
+    def load_files(self, job_id: str) -> list[FileProgress]:
+        statement = select(job_files).where(job_files.c.job_id == job_id).order_by(job_files.c.file_index)
+        with self._reading() as conn:
+            rows = conn.execute(statement).mappings().all()
+        return [_file_progress(row) for row in rows]
+
+    def checkpoint(self, job_id: str, worker_id: str, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool:
+        """Record a file's progress and the job's counts together, only while ``worker_id`` holds the lease."""
+        with self._writing() as conn:
+            held = conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.lease_owner == worker_id)
+                .values(**counts_to_row(counts), last_modified_us=to_micros(now))
+            ).rowcount
+            if held != 1:
+                return False
+            conn.execute(
+                update(job_files)
+                .where(job_files.c.job_id == job_id, job_files.c.file_index == progress.file_index)
+                .values(_file_row(job_id, progress))
+            )
+        return True
+
+    def expire_unstarted(self, now: datetime, message: str) -> int:
+        """Jobs that did not start before their expiration time become Expired (unless a worker holds them)."""
+        now_us = to_micros(now)
+        statement = (
+            update(jobs)
+            .where(
+                jobs.c.status.in_([JobStatus.SUBMITTED.value, JobStatus.VALIDATING.value, JobStatus.SCHEDULED.value]),
+                jobs.c.expiration_us <= now_us,
+                or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_us < now_us),
+            )
+            .values(status=JobStatus.EXPIRED.value, message=message, end_us=now_us, last_modified_us=now_us,
+                    lease_owner=None, lease_expires_us=None)
+        )
+        with self._writing() as conn:
+            return int(conn.execute(statement).rowcount)
+
+
+def _file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "file_index": progress.file_index,
+        "input_key": progress.input_key,
+        "output_key": progress.output_key,
+        "record_count": progress.record_count,
+        "upload_id": progress.upload_id,
+        "parts": orjson.dumps(progress.parts).decode(),
+        "input_offset": progress.input_offset,
+        "records_done": progress.records_done,
+        "success_records": progress.success,
+        "error_records": progress.errors,
+        "input_tokens": progress.input_tokens,
+        "output_tokens": progress.output_tokens,
+        "done": int(progress.done),
+    }
+
+
+def _file_progress(row: Any) -> FileProgress:
+    return FileProgress(
+        file_index=row["file_index"],
+        input_key=row["input_key"],
+        output_key=row["output_key"],
+        record_count=row["record_count"],
+        upload_id=row["upload_id"],
+        parts=tuple((int(n), str(tag)) for n, tag in orjson.loads(row["parts"])),
+        input_offset=row["input_offset"],
+        records_done=row["records_done"],
+        success=row["success_records"],
+        errors=row["error_records"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        done=bool(row["done"]),
+    )

@@ -1,0 +1,126 @@
+"""Moving one claimed job through its phases, with the status rules written down once.
+
+Completion rule (also in the README):
+  * every record ran and at least one succeeded            -> Completed
+  * every record ran and none succeeded                    -> Failed (message says why)
+  * jobExpirationTime passed with records left             -> PartiallyCompleted
+  * the user stopped it                                    -> Stopped
+Error records never make a job PartiallyCompleted: they are results, reported per record.
+Every ending writes the outputs processed so far and ``manifest.json.out``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from batchrock.backends.registry import UnknownBackend, backend_for
+from batchrock.catalog import Catalog, CatalogError
+from batchrock.engine.inputs import manifest_key
+from batchrock.engine.runner import Halt, JobRunner, RunDeps, total_counts
+from batchrock.engine.validate import JobInvalid, validate_job
+from batchrock.formats.base import Format
+from batchrock.formats.converse import CONVERSE
+from batchrock.formats.registry import format_named
+from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
+from batchrock.storage.base import Location, StorageError
+from batchrock.store.base import StatusChange
+
+log = logging.getLogger("batchrock.engine")
+
+
+def format_for(job: Job, catalog: Catalog) -> tuple[Format, str, dict]:
+    entry = catalog.resolve(job.spec.model_id)
+    if entry is None:
+        raise JobInvalid(f"The model {job.spec.model_id} is not in the model catalog; run `batchrock models` to list it.")
+    fmt = CONVERSE if job.spec.invocation_type is InvocationType.CONVERSE else format_named(entry.format)
+    return fmt, entry.backend, entry.options
+
+
+class JobLifecycle:
+    def __init__(self, deps: RunDeps, catalog: Catalog) -> None:
+        self.deps = deps
+        self.catalog = catalog
+
+    def _move(self, job: Job, source: JobStatus, target: JobStatus, message: str | None = None) -> bool:
+        ended = target in (JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED, JobStatus.FAILED,
+                           JobStatus.STOPPED, JobStatus.EXPIRED)
+        change = StatusChange(job.job_id, source, target, self.deps.clock.now(), message=message, ended=ended)
+        return self.deps.store.change_status(change)
+
+    def validate(self, job: Job) -> None:
+        """Submitted/Validating -> Scheduled, or Failed with a message."""
+        if job.status is JobStatus.SUBMITTED:
+            if not self._move(job, JobStatus.SUBMITTED, JobStatus.VALIDATING):
+                return
+        try:
+            fmt, _backend, _options = format_for(job, self.catalog)
+            report = validate_job(job, self.deps.objects, fmt, self.deps.config)
+        except (JobInvalid, CatalogError) as error:
+            self._move(job, JobStatus.VALIDATING, JobStatus.FAILED, str(error)[:2048])
+            return
+        self.deps.store.save_files(job.job_id, report.files)
+        counts = RecordCounts(total=report.total_records)
+        self.deps.store.update_counts(job.job_id, counts, self.deps.clock.now())
+        self._move(job, JobStatus.VALIDATING, JobStatus.SCHEDULED)
+
+    async def run(self, job: Job) -> None:
+        """Scheduled/InProgress/Stopping -> a terminal status, with outputs and a manifest."""
+        if job.status is JobStatus.SCHEDULED and not self._move(job, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
+            return
+        files = self.deps.store.load_files(job.job_id)
+        try:
+            fmt, backend_name, options = format_for(job, self.catalog)
+            backend = backend_for(backend_name, options)
+        except (JobInvalid, CatalogError, UnknownBackend) as error:
+            self._end(job, files, JobStatus.FAILED, str(error), source=job.status)
+            return
+        runner = JobRunner(job, files, self.deps, fmt, backend)
+        try:
+            if job.status is JobStatus.STOPPING:  # stopped while no worker held it
+                runner.close_open_files()
+                halt: Halt | None = Halt.STOP
+            else:
+                halt = await runner.run()
+        except StorageError as error:
+            self._end(job, runner.files, JobStatus.FAILED, f"Storage error: {error}")
+            return
+        self._finish(job, runner.files, halt)
+
+    def _finish(self, job: Job, files: list, halt: Halt | None) -> None:
+        counts = total_counts(files, job.counts.total)
+        if halt is Halt.STOP:
+            self._end(job, files, JobStatus.STOPPED, None, source=JobStatus.STOPPING)
+        elif halt is Halt.TIMEOUT:
+            self._end(job, files, JobStatus.PARTIALLY_COMPLETED,
+                      f"The job timed out after {job.spec.timeout_hours} hours with {counts.total - counts.processed} records not processed.")
+        elif counts.success == 0:
+            self._end(job, files, JobStatus.FAILED, f"No record succeeded: all {counts.error} records are error records.")
+        else:
+            self._end(job, files, JobStatus.COMPLETED, None)
+
+    def _end(self, job: Job, files: list, target: JobStatus, message: str | None,
+             source: JobStatus = JobStatus.IN_PROGRESS) -> None:
+        counts = total_counts(files, job.counts.total)
+        self._write_manifest(job, counts)
+        self.deps.store.update_counts(job.job_id, counts, self.deps.clock.now())
+        if not self._move(job, source, target, message):
+            # stopped while finishing: a stop request wins over the natural ending
+            self._move(job, JobStatus.STOPPING, JobStatus.STOPPED)
+
+    def _write_manifest(self, job: Job, counts: RecordCounts) -> None:
+        output = Location.parse(job.spec.output_config.s3_uri)
+        manifest = {
+            "totalRecordCount": counts.total,
+            "processedRecordCount": counts.processed,
+            "successRecordCount": counts.success,
+            "errorRecordCount": counts.error,
+            "inputTokenCount": counts.input_tokens,
+            "outputTokenCount": counts.output_tokens,
+        }
+        try:
+            self.deps.objects.put_object(output.bucket, manifest_key(output, job.job_id), orjson.dumps(manifest))
+        except StorageError as error:
+            log.error("job %s: cannot write its manifest: %s", job.job_id, error)
+

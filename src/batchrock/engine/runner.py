@@ -1,0 +1,260 @@
+"""The InProgress phase of one job: stream records through the backend, write them in order.
+
+Each input file's output is one multipart upload. Output lines are buffered; when the buffer
+reaches a part's size it is uploaded and a checkpoint records, in one transaction, the part,
+the input byte offset it covers and the file's counts. After a crash the job resumes from the
+last checkpoint: at most one part's worth of records is run again, and none is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from batchrock.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
+from batchrock.engine.config import EngineConfig
+from batchrock.engine.records import InputRecord, error_line, is_blank, parse_line, success_line
+from batchrock.formats.base import Format, FormatError
+from batchrock.jobs.clock import Clock
+from batchrock.jobs.model import Job, JobStatus, RecordCounts
+from batchrock.storage.base import Location, ObjectStore, StorageError, read_lines
+from batchrock.store.base import FileProgress, JobStore
+
+
+class Halt(str, Enum):
+    STOP = "stop"            # the user asked to stop
+    TIMEOUT = "timeout"      # jobExpirationTime passed with records left
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now: this one writes nothing more."""
+
+
+@dataclass
+class RunDeps:
+    store: JobStore
+    objects: ObjectStore
+    clock: Clock
+    config: EngineConfig
+    worker_id: str
+
+
+@dataclass
+class _Pending:
+    """One record on its way: either a request for the backend or the reason it cannot run."""
+
+    record: InputRecord
+    request: GenerationRequest | None
+    problem: str | None
+
+
+def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
+    return RecordCounts(
+        total=total_records,
+        processed=sum(f.records_done for f in files),
+        success=sum(f.success for f in files),
+        error=sum(f.errors for f in files),
+        input_tokens=sum(f.input_tokens for f in files),
+        output_tokens=sum(f.output_tokens for f in files),
+    )
+
+
+class JobRunner:
+    def __init__(self, job: Job, files: list[FileProgress], deps: RunDeps, fmt: Format, backend: Backend) -> None:
+        self.job = job
+        self.fmt = fmt
+        self.backend = backend
+        self.files = files
+        self.deps = deps
+        self.bucket = Location.parse(job.spec.output_config.s3_uri).bucket
+        self.source_bucket = Location.parse(job.spec.input_config.s3_uri).bucket
+        self.part_bytes = max(deps.config.part_bytes, deps.objects.min_part_size)
+        self._next_publish = 0.0
+        self._next_halt_check = 0.0
+
+    async def run(self) -> Halt | None:
+        """Run every unfinished file; returns why it halted early, or None when all records ran."""
+        for index, progress in enumerate(self.files):
+            if progress.done:
+                continue
+            halt = await self._run_file(index)
+            if halt is not None:
+                return halt
+        return None
+
+    def counts(self) -> RecordCounts:
+        return total_counts(self.files, self.job.counts.total)
+
+    async def _run_file(self, index: int) -> Halt | None:
+        progress = self.files[index]
+        if progress.upload_id is None:
+            upload_id = self.deps.objects.start_upload(self.bucket, progress.output_key)
+            progress = self._save(index, replace(progress, upload_id=upload_id))
+        seen = self._ids_before(progress)
+        buffer = bytearray()
+        batch: list[tuple[bytes, int]] = []
+        number, halt = progress.records_done, None
+        stream = read_lines(self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset),
+                            progress.input_offset)
+        for line, end in stream:
+            if not is_blank(line):
+                number += 1
+                batch.append((line, number))
+            if len(batch) < self.deps.config.batch_size:
+                continue
+            progress = await self._run_batch(progress, batch, seen, buffer)
+            batch = []
+            progress = self._maybe_commit(index, progress, buffer, end)
+            halt = self._check_halt()
+            if halt is not None:
+                break
+        else:
+            if batch:
+                progress = await self._run_batch(progress, batch, seen, buffer)
+        stream.close()
+        self._finish_file(index, progress, buffer)
+        return halt
+
+    def close_open_files(self) -> None:
+        """Complete the output of files a crashed run left open, with the parts it committed."""
+        for index, progress in enumerate(self.files):
+            if progress.upload_id is not None and not progress.done:
+                self._finish_file(index, progress, bytearray())
+
+    def _ids_before(self, progress: FileProgress) -> set[str]:
+        """recordIds of the lines before the checkpoint: duplicates are judged across the whole file."""
+        seen: set[str] = set()
+        if progress.input_offset == 0:
+            return seen
+        number = 0
+        for line, end in read_lines(self.deps.objects.open_read(self.source_bucket, progress.input_key)):
+            if end > progress.input_offset:
+                break
+            if not is_blank(line):
+                number += 1
+                record = parse_line(line, self.job.job_id, progress.file_index, number)
+                if record.runnable:
+                    seen.add(record.record_id)
+        return seen
+
+    async def _run_batch(self, progress: FileProgress, batch: list[tuple[bytes, int]],
+                         seen: set[str], buffer: bytearray) -> FileProgress:
+        pending = [self._prepare(progress.file_index, line, number, seen) for line, number in batch]
+        runnable = [item for item in pending if item.request is not None]
+        results = await self._generate([item.request for item in runnable]) if runnable else []
+        outcome = dict(zip(map(id, runnable), results))
+        success = errors = input_tokens = output_tokens = 0
+        for item in pending:
+            result = outcome.get(id(item))
+            if item.problem is not None:
+                buffer += error_line(item.record, 400, item.problem)
+                errors += 1
+            elif isinstance(result, BackendError):
+                buffer += error_line(item.record, result.status, str(result))
+                errors += 1
+            else:
+                assert item.request is not None and isinstance(result, GenerationResult)
+                buffer += success_line(item.record, self.fmt.render(item.request, result, self.job.spec.model_id))
+                success += 1
+                input_tokens += result.input_tokens
+                output_tokens += result.output_tokens
+        return replace(progress, records_done=progress.records_done + len(batch), success=progress.success + success,
+                       errors=progress.errors + errors, input_tokens=progress.input_tokens + input_tokens,
+                       output_tokens=progress.output_tokens + output_tokens)
+
+    def _prepare(self, file_index: int, line: bytes, number: int, seen: set[str]) -> _Pending:
+        if len(line) > self.deps.config.max_record_bytes:
+            record = parse_line(b"null", self.job.job_id, file_index, number)
+            return _Pending(record, None, f"line {number} is {len(line)} bytes; the limit per record is {self.deps.config.max_record_bytes}")
+        record = parse_line(line, self.job.job_id, file_index, number)
+        if not record.runnable:
+            return _Pending(record, None, record.problem)
+        if record.record_id in seen:
+            return _Pending(record, None, f"duplicate recordId {record.record_id}")
+        seen.add(record.record_id)
+        try:
+            return _Pending(record, self.fmt.parse(record.model_input), None)
+        except FormatError as error:
+            return _Pending(record, None, f"modelInput: {error}")
+
+    async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        results = await self._call_backend(requests)
+        config = self.deps.config
+        for attempt in range(config.retries):
+            again = [i for i, result in enumerate(results) if isinstance(result, BackendError) and result.retryable]
+            if not again:
+                break
+            await asyncio.sleep(config.retry_base_seconds * (2 ** attempt) * random.uniform(0.5, 1.5))
+            for i, result in zip(again, await self._call_backend([requests[i] for i in again])):
+                results[i] = result
+        return results
+
+    async def _call_backend(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        try:
+            return await self.backend.generate(requests)
+        except BackendError as error:
+            return [error] * len(requests)
+        except Exception as error:  # a backend crash fails these records, never the job
+            return [BackendError(f"backend error: {error}", status=500, retryable=True)] * len(requests)
+
+    def _maybe_commit(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
+        if len(buffer) < self.part_bytes:
+            self.files[index] = progress
+            self._publish()
+            return progress
+        return self._commit_part(index, progress, buffer, offset)
+
+    def _commit_part(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
+        if buffer:
+            number = len(progress.parts) + 1
+            assert progress.upload_id is not None
+            etag = self.deps.objects.upload_part(self.bucket, progress.output_key, progress.upload_id, number, bytes(buffer))
+            progress = replace(progress, parts=progress.parts + ((number, etag),))
+            buffer.clear()
+        return self._save(index, replace(progress, input_offset=offset))
+
+    def _finish_file(self, index: int, progress: FileProgress, buffer: bytearray) -> None:
+        """Upload what is buffered and complete the file's output object (also when the job halts)."""
+        progress = self._commit_part(index, progress, buffer, progress.input_offset)
+        assert progress.upload_id is not None
+        if progress.parts:
+            try:
+                self.deps.objects.complete_upload(self.bucket, progress.output_key, progress.upload_id, list(progress.parts))
+            except StorageError:
+                # completed before a crash, but the checkpoint saying so was not written
+                if self.deps.objects.head(self.bucket, progress.output_key) is None:
+                    raise
+        else:
+            self.deps.objects.abort_upload(self.bucket, progress.output_key, progress.upload_id)
+            self.deps.objects.put_object(self.bucket, progress.output_key, b"")
+        self._save(index, replace(progress, done=True))
+
+    def _save(self, index: int, progress: FileProgress) -> FileProgress:
+        self.files[index] = progress
+        if not self.deps.store.checkpoint(self.job.job_id, self.deps.worker_id, progress, self.counts(), self.deps.clock.now()):
+            raise LeaseLost(self.job.job_id)
+        return progress
+
+    def _publish(self) -> None:
+        """Live counts for Get/List between checkpoints (the checkpoint holds the resumable truth)."""
+        now = time.monotonic()
+        if now < self._next_publish:
+            return
+        self._next_publish = now + self.deps.config.progress_seconds
+        self.deps.store.update_counts(self.job.job_id, self.counts(), self.deps.clock.now())
+
+    def _check_halt(self) -> Halt | None:
+        """Every progress interval: has the user stopped the job, or has its time run out?"""
+        now = time.monotonic()
+        if now < self._next_halt_check:
+            return None
+        self._next_halt_check = now + self.deps.config.progress_seconds
+        current = self.deps.store.get_job_by_id(self.job.job_id)
+        if current is None or current.status is JobStatus.STOPPING:
+            return Halt.STOP
+        if self.deps.clock.now() >= self.job.expiration_time:
+            return Halt.TIMEOUT
+        return None

@@ -1,0 +1,115 @@
+"""The Validating phase: everything checked before any model time is spent.
+
+It streams every input file once: the files exist and are JSONL, limits hold, the model is
+known, the output location is writable, and each record's modelInput follows the model's
+request schema. Bad records are counted (they become error records later); a job whose input
+is unusable, or in which no record is valid, fails here with a message naming file and line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batchrock.engine.config import EngineConfig
+from batchrock.engine.inputs import input_objects, output_key
+from batchrock.engine.records import is_blank, parse_line
+from batchrock.formats.base import Format, FormatError
+from batchrock.jobs.model import Job
+from batchrock.storage.base import Location, ObjectStore, StorageError, read_lines
+from batchrock.store.base import FileProgress
+
+
+class JobInvalid(Exception):
+    """The job cannot run; the message is the job's ``message``."""
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    files: list[FileProgress]
+    total_records: int
+    valid_records: int
+    first_problem: str | None
+
+
+def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig) -> ValidationReport:
+    source = Location.parse(job.spec.input_config.s3_uri)
+    output = Location.parse(job.spec.output_config.s3_uri)
+    try:
+        prefix, objects = input_objects(store, source)
+    except StorageError as error:
+        raise JobInvalid(f"Cannot read the input {source}: {error}") from None
+    if not objects:
+        raise JobInvalid(f"No .jsonl files were found under {source}.")
+    _check_sizes(objects, source, config)
+    _check_output_writable(store, output, job.job_id)
+    files, total, valid, first_problem = [], 0, 0, None
+    for index, info in enumerate(objects):
+        records, runnable, problem = _scan_file(job, store, source.bucket, info.key, index, fmt, config)
+        total, valid = total + records, valid + runnable
+        first_problem = first_problem or problem
+        if records > config.max_records_per_file:
+            raise JobInvalid(f"s3://{source.bucket}/{info.key} has {records} records; the limit per file is {config.max_records_per_file}.")
+        files.append(FileProgress(index, info.key, output_key(output, job.job_id, info.key[len(prefix):]), records))
+    if total > config.max_records_per_job:
+        raise JobInvalid(f"The job has {total} records; the limit per job is {config.max_records_per_job}.")
+    if total < config.min_records:
+        raise JobInvalid(f"The job has {total} records; at least {config.min_records} are required.")
+    if valid == 0:
+        detail = f" First problem: {first_problem}" if first_problem else ""
+        raise JobInvalid(f"No valid record was found in {total} records.{detail}")
+    return ValidationReport(files, total, valid, first_problem)
+
+
+def _check_sizes(objects: list, source: Location, config: EngineConfig) -> None:
+    for info in objects:
+        if info.size > config.max_file_bytes:
+            raise JobInvalid(f"s3://{source.bucket}/{info.key} is {info.size} bytes; the limit per file is {config.max_file_bytes}.")
+    if sum(info.size for info in objects) > config.max_job_bytes:
+        raise JobInvalid(f"The input files add up to more than {config.max_job_bytes} bytes.")
+
+
+def _check_output_writable(store: ObjectStore, output: Location, job_id: str) -> None:
+    probe = output.child(f"{job_id}/.write-check")
+    try:
+        store.put_object(probe.bucket, probe.key, b"")
+        store.delete_object(probe.bucket, probe.key)
+    except (StorageError, ValueError) as error:
+        raise JobInvalid(f"Cannot write to the output location {output}: {error}") from None
+
+
+def _scan_file(job: Job, store: ObjectStore, bucket: str, key: str, index: int, fmt: Format,
+               config: EngineConfig) -> tuple[int, int, str | None]:
+    records = runnable = 0
+    first_problem = None
+    seen: set[str] = set()
+    try:
+        for line, _offset in read_lines(store.open_read(bucket, key)):
+            if is_blank(line):
+                continue
+            records += 1
+            problem = record_problem(job, line, index, records, fmt, seen, config)
+            if problem is None:
+                runnable += 1
+            elif first_problem is None:
+                first_problem = f"s3://{bucket}/{key}: {problem}"
+    except StorageError as error:
+        raise JobInvalid(f"Cannot read s3://{bucket}/{key}: {error}") from None
+    return records, runnable, first_problem
+
+
+def record_problem(job: Job, line: bytes, index: int, number: int, fmt: Format, seen: set[str],
+                   config: EngineConfig) -> str | None:
+    """Why a record cannot run (it will be an error record), or None. Shared with the runner."""
+    if len(line) > config.max_record_bytes:
+        return f"line {number} is {len(line)} bytes; the limit per record is {config.max_record_bytes}"
+    record = parse_line(line, job.job_id, index, number)
+    if not record.runnable:
+        return record.problem
+    if record.record_id in seen:
+        return f"line {number}: duplicate recordId {record.record_id}"
+    seen.add(record.record_id)
+    try:
+        fmt.parse(record.model_input)
+    except FormatError as error:
+        return f"line {number}: modelInput: {error}"
+    return None

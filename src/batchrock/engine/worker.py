@@ -1,0 +1,151 @@
+"""A worker: claims jobs with leases, heartbeats them, and runs each through its lifecycle.
+
+``batchrock serve`` runs one in-process; ``batchrock worker`` runs more against the same store.
+Each loop turn the worker (1) expires jobs that never started in time, (2) validates one
+submitted job, and (3) while it has a free run slot, claims the oldest Scheduled job — or
+one whose previous worker died (its lease lapsed) — and runs it in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from batchrock.catalog import Catalog
+from batchrock.engine.lifecycle import JobLifecycle
+from batchrock.engine.runner import LeaseLost, RunDeps
+from batchrock.jobs.model import Job, JobStatus
+
+log = logging.getLogger("batchrock.worker")
+
+_TO_VALIDATE = (JobStatus.SUBMITTED, JobStatus.VALIDATING)
+_TO_RUN = (JobStatus.SCHEDULED, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
+EXPIRED_MESSAGE = "The job did not start before its jobExpirationTime."
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(self, deps: RunDeps, catalog: Catalog) -> None:
+        self.deps = deps
+        self.lifecycle = JobLifecycle(deps, catalog)
+        self.config = deps.config
+        self._held: dict[str, threading.Thread] = {}
+        self._leases: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for target, name in ((self._loop, "batchrock-worker"), (self._heartbeat_loop, "batchrock-heartbeat")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.config.lease_seconds / 3):
+            try:
+                self._heartbeat()
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.tick()
+            except Exception:
+                log.exception("worker turn failed")
+                busy = False
+            self._stop.wait(0.05 if busy else self.config.poll_seconds)
+
+    def tick(self) -> bool:
+        """One turn; True when it found work (so the next turn comes sooner)."""
+        now = self.deps.clock.now()
+        self.deps.store.expire_unstarted(now, EXPIRED_MESSAGE)
+        busy = self._validate_one()
+        if self._running() < self.config.max_running_jobs:
+            job = self._claim(_TO_RUN)
+            if job is not None:
+                self._launch(job)
+                busy = True
+        return busy
+
+    def _claim(self, statuses: tuple[JobStatus, ...]) -> Job | None:
+        now = self.deps.clock.now()
+        lease_until = now + timedelta(seconds=self.config.lease_seconds)
+        job = self.deps.store.claim_next(statuses, self.deps.worker_id, now, lease_until)
+        if job is not None:
+            with self._lock:
+                self._leases.add(job.job_id)
+        return job
+
+    def _release(self, job_id: str) -> None:
+        with self._lock:
+            self._leases.discard(job_id)
+        self.deps.store.release_lease(job_id, self.deps.worker_id)
+
+    def _validate_one(self) -> bool:
+        job = self._claim(_TO_VALIDATE)
+        if job is None:
+            return False
+        try:
+            self.lifecycle.validate(job)
+        finally:
+            self._release(job.job_id)
+        return True
+
+    def _launch(self, job: Job) -> None:
+        thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job.job_id}", daemon=True)
+        with self._lock:
+            self._held[job.job_id] = thread
+        thread.start()
+
+    def _run(self, job: Job) -> None:
+        try:
+            asyncio.run(self.lifecycle.run(job))
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker; abandoning this run", job.job_id)
+        except Exception:
+            log.exception("job %s: run crashed; it resumes when its lease lapses", job.job_id)
+            with self._lock:  # no more heartbeats: the lease lapses and the job is retried later
+                self._leases.discard(job.job_id)
+            return
+        finally:
+            with self._lock:
+                self._held.pop(job.job_id, None)
+        self._release(job.job_id)
+
+    def _running(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _heartbeat(self) -> None:
+        lease_until = self.deps.clock.now() + timedelta(seconds=self.config.lease_seconds)
+        with self._lock:
+            held = list(self._leases)
+        for job_id in held:
+            self.deps.store.renew_lease(job_id, self.deps.worker_id, lease_until)
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Run turns until no job is left to validate or run (a test and CLI helper)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = self.tick()
+            if not busy and self._running() == 0:
+                return True
+            time.sleep(0.05)
+        return False

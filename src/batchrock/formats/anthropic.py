@@ -1,0 +1,78 @@
+"""Anthropic Claude Messages (``anthropic_version: bedrock-2023-05-31``)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
+from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
+
+_STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
+
+
+def _text_of(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list) or not content:
+        raise FormatError(f"{where} must be a string or a non-empty list of content blocks")
+    texts = []
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or "type" not in block:
+            raise FormatError(f"{where}[{index}] must be a content block with a type")
+        if block["type"] == "text":
+            texts.append(field(block, "text", str, required=True, where=f"{where}[{index}]"))
+        elif block["type"] not in ("image", "document", "tool_use", "tool_result"):
+            raise FormatError(f"{where}[{index}].type {block['type']!r} is not a known content block type")
+        else:
+            raise FormatError(f"{where}[{index}].type {block['type']!r} is not supported by this text-only model")
+    return "\n".join(texts)
+
+
+def parse_messages(raw: Any, where: str = "messages") -> tuple[Message, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise FormatError(f"{where} must be a non-empty list")
+    messages = []
+    for index, item in enumerate(raw):
+        item = require_object(item, f"{where}[{index}]")
+        role = field(item, "role", str, required=True, where=f"{where}[{index}]")
+        if role not in ("user", "assistant"):
+            raise FormatError(f"{where}[{index}].role must be 'user' or 'assistant'")
+        messages.append(Message(role, _text_of(item.get("content"), f"{where}[{index}].content")))
+    if messages[0].role != "user":
+        raise FormatError(f"{where}[0].role must be 'user'")
+    return tuple(messages)
+
+
+class AnthropicMessages:
+    name = "anthropic-messages"
+
+    def parse(self, body: Any) -> GenerationRequest:
+        body = require_object(body)
+        version = field(body, "anthropic_version", str, required=True)
+        if not version.startswith("bedrock-"):
+            raise FormatError("anthropic_version must be a Bedrock version such as 'bedrock-2023-05-31'")
+        system = body.get("system")
+        return GenerationRequest(
+            kind=RequestKind.CHAT,
+            messages=parse_messages(body.get("messages")),
+            system=None if system is None else _text_of(system, "system"),
+            max_tokens=int_in(body, "max_tokens", 1, 200_000, required=True) or 1,
+            temperature=number_in(body, "temperature", 0.0, 1.0),
+            top_p=number_in(body, "top_p", 0.0, 1.0),
+            top_k=int_in(body, "top_k", 0, 500),
+            stop_sequences=string_list(body, "stop_sequences", 8191),
+        )
+
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
+        digest = hashlib.sha256(f"{model_id}{request}{result.text}".encode()).hexdigest()[:24]
+        return {
+            "id": f"msg_bdrk_{digest}",
+            "type": "message",
+            "role": "assistant",
+            "model": model_id.split("/")[-1],
+            "content": [{"type": "text", "text": result.text}],
+            "stop_reason": _STOP_REASONS[result.stop_reason],
+            "stop_sequence": result.stop_sequence,
+            "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens},
+        }

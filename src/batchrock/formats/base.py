@@ -1,0 +1,66 @@
+"""Request/response formats: a Bedrock model's body <-> the backend's neutral request and result."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from batchrock.backends.base import GenerationRequest, GenerationResult
+
+
+class FormatError(ValueError):
+    """The modelInput does not follow the model's request schema; the message names the field."""
+
+
+class Format(Protocol):
+    name: str
+
+    def parse(self, body: Any) -> GenerationRequest: ...
+
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]: ...
+
+
+def require_object(body: Any, where: str = "modelInput") -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise FormatError(f"{where} must be a JSON object")
+    return body
+
+
+def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False,
+          default: Any = None, where: str = "") -> Any:
+    """One member of a request body, type-checked; a missing optional member gives ``default``."""
+    path = f"{where}.{name}" if where else name
+    if name not in body or body[name] is None:
+        if required:
+            raise FormatError(f"{path} is required")
+        return default
+    value = body[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise FormatError(f"{path} must be of type {'/'.join(k.__name__ for k in kinds)}")
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kinds):
+        raise FormatError(f"{path} must be of type {'/'.join(k.__name__ for k in kinds)}")
+    return value
+
+
+def number_in(body: dict[str, Any], name: str, low: float, high: float, where: str = "") -> float | None:
+    value = field(body, name, float, where=where)
+    if value is not None and not low <= value <= high:
+        raise FormatError(f"{where + '.' if where else ''}{name} must be between {low} and {high}")
+    return value
+
+
+def int_in(body: dict[str, Any], name: str, low: int, high: int, *, required: bool = False,
+           default: int | None = None, where: str = "") -> int | None:
+    value = field(body, name, int, required=required, default=default, where=where)
+    if value is not None and not low <= value <= high:
+        raise FormatError(f"{where + '.' if where else ''}{name} must be between {low} and {high}")
+    return value
+
+
+def string_list(body: dict[str, Any], name: str, limit: int, where: str = "") -> tuple[str, ...]:
+    values = field(body, name, list, default=[], where=where)
+    if len(values) > limit or not all(isinstance(v, str) for v in values):
+        raise FormatError(f"{where + '.' if where else ''}{name} must be a list of at most {limit} strings")
+    return tuple(values)

@@ -1,0 +1,87 @@
+"""Object storage: the one small interface the engine reads input from and writes output to.
+
+Writes go through multipart uploads whose parts are durable once uploaded, so a job can
+checkpoint after each part and a restarted worker can continue the same upload.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator, Protocol
+
+_S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)(?:/(?P<key>.*))?")
+
+
+class StorageError(Exception):
+    """Storage failed (unreachable, denied, missing); the message names the object."""
+
+
+class ObjectMissing(StorageError):
+    pass
+
+
+@dataclass(frozen=True)
+class Location:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> "Location":
+        found = _S3_URI.fullmatch(uri)
+        if found is None:
+            raise ValueError(f"{uri} is not an s3://bucket/key URI")
+        return cls(found["bucket"], found["key"] or "")
+
+    def child(self, name: str) -> "Location":
+        prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
+        return Location(self.bucket, prefix + name)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class ObjectStore(Protocol):
+    #: the smallest part size a multipart upload accepts, except for its last part
+    min_part_size: int
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
+
+    def open_read(self, bucket: str, key: str, start: int = 0) -> BinaryIO: ...
+
+    def put_object(self, bucket: str, key: str, data: bytes) -> None: ...
+
+    def delete_object(self, bucket: str, key: str) -> None: ...
+
+    def start_upload(self, bucket: str, key: str) -> str: ...
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str: ...
+
+    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+
+def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:
+    """Each line (without its newline) and the byte offset just after it, streamed in chunks."""
+    offset, pending = start, b""
+    try:
+        while chunk := stream.read(chunk_size):
+            pending += chunk
+            lines = pending.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                offset += len(line) + 1
+                yield line, offset
+        if pending:
+            yield pending, offset + len(pending)
+    finally:
+        stream.close()
