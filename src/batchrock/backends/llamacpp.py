@@ -91,6 +91,7 @@ class LlamaCppBackend:
                 break
             if choice.get("finish_reason") == "length":
                 reason = StopReason.LENGTH
+        produced = min(produced, budget)  # the closing chunk may carry no token
         if reason is StopReason.END and produced >= budget:
             reason = StopReason.LENGTH
         return GenerationResult(text.strip() if reason is not StopReason.STOP_SEQUENCE else text, reason, matched,
