@@ -40,19 +40,21 @@ def generated_record_id(job_id: str, file_index: int, line_number: int) -> str:
 
 
 def parse_line(line: bytes, job_id: str, file_index: int, line_number: int) -> InputRecord:
-    fallback_id = generated_record_id(job_id, file_index, line_number)
     try:
         document = orjson.loads(line)
     except orjson.JSONDecodeError as error:
         text = line.decode("utf-8", errors="replace")
-        return InputRecord(fallback_id, text, f"line {line_number} is not valid JSON: {error}")
+        return InputRecord(generated_record_id(job_id, file_index, line_number), text,
+                           f"line {line_number} is not valid JSON: {error}")
     if not isinstance(document, dict):
-        return InputRecord(fallback_id, document, f"line {line_number} must be a JSON object with recordId and modelInput")
+        return InputRecord(generated_record_id(job_id, file_index, line_number), document,
+                           f"line {line_number} must be a JSON object with recordId and modelInput")
     record_id = document.get("recordId")
     if record_id is None:
-        record_id = fallback_id
+        record_id = generated_record_id(job_id, file_index, line_number)
     elif not isinstance(record_id, str) or not record_id:
-        return InputRecord(fallback_id, document.get("modelInput"), f"line {line_number}: recordId must be a non-empty string")
+        return InputRecord(generated_record_id(job_id, file_index, line_number), document.get("modelInput"),
+                           f"line {line_number}: recordId must be a non-empty string")
     if "modelInput" not in document:
         return InputRecord(record_id, None, f"line {line_number} has no modelInput")
     return InputRecord(record_id, document["modelInput"])

@@ -65,7 +65,7 @@ class AnthropicMessages:
         )
 
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
-        digest = hashlib.sha256(f"{model_id}{request}{result.text}".encode()).hexdigest()[:24]
+        digest = hashlib.sha256(f"{model_id}\x1f{result.input_tokens}\x1f{result.text}".encode()).hexdigest()[:24]
         return {
             "id": f"msg_bdrk_{digest}",
             "type": "message",

@@ -1,0 +1,97 @@
+"""Whole-job throughput with the zero-cost echo backend against a raw JSONL loop; peak RSS.
+
+    python bench/engine_throughput.py [--sizes 10000 100000 1000000]
+
+For each size, in fresh processes: (a) a batchrock job (Validating + InProgress + manifest)
+on the local-directory store, run by an in-process worker, and (b) a raw loop that only reads
+the same JSONL, parses and re-serializes each line, and writes it out. Prints records/s of
+each, the ratio (aim: 0.5 or better) and each process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = ROOT / "tests/support/echo_catalog.toml"
+
+
+def write_input(path: Path, count: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        for i in range(count):
+            body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
+                    "messages": [{"role": "user", "content": f"Summarise record number {i} in one line."}]}
+            handle.write(json.dumps({"recordId": f"R{i:09d}", "modelInput": body}) + "\n")
+
+
+def run_raw(source: Path, target: Path) -> float:
+    import orjson
+
+    started = time.perf_counter()
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        for line in reader:
+            record = orjson.loads(line)
+            writer.write(orjson.dumps({"recordId": record["recordId"], "modelInput": record["modelInput"],
+                                       "modelOutput": {"echo": True}}) + b"\n")
+    return time.perf_counter() - started
+
+
+def run_job(data_dir: Path) -> float:
+    from batchrock.engine.config import EngineConfig
+    from batchrock.jobs.model import JobSpec, Owner, S3InputConfig, S3OutputConfig
+    from batchrock.runtime import Runtime
+    from batchrock.settings import Settings
+
+    runtime = Runtime.build(Settings(data_dir=data_dir, catalog_path=CATALOG), EngineConfig(batch_size=256))
+    spec = JobSpec("bench", "arn:aws:iam::123456789012:role/r", "anthropic.claude-3-haiku-20240307-v1:0",
+                   S3InputConfig("s3://bench/in/input.jsonl", "JSONL"), S3OutputConfig("s3://bench/out/"), 168)
+    started = time.perf_counter()
+    job = runtime.service.create(Owner("123456789012", "us-east-1"), spec, [])
+    worker = runtime.worker()
+    assert worker.drain(timeout=3600)
+    elapsed = time.perf_counter() - started
+    final = runtime.store.get_job_by_id(job.job_id)
+    assert final is not None and final.status.value == "Completed", final
+    return elapsed
+
+
+def child(mode: str, directory: Path) -> None:
+    elapsed = run_raw(directory / "buckets/bench/in/input.jsonl", directory / "raw.out") if mode == "raw" else run_job(directory)
+    print(json.dumps({"seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def measure(mode: str, directory: Path) -> dict[str, float]:
+    done = subprocess.run([sys.executable, __file__, "--child", mode, str(directory)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "DIR"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return
+    print(f"{'records':>9} {'batchrock rec/s':>16} {'raw loop rec/s':>15} {'ratio':>6} {'job peak RSS':>13} {'raw peak RSS':>13}")
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            write_input(directory / "buckets/bench/in/input.jsonl", size)
+            raw = measure("raw", directory)
+            job = measure("job", directory)
+            ours, base = size / job["seconds"], size / raw["seconds"]
+            print(f"{size:>9} {ours:>16.0f} {base:>15.0f} {ours / base:>6.2f} {job['peak_rss_mb']:>10.0f} MB {raw['peak_rss_mb']:>10.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    main()
