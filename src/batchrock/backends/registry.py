@@ -25,11 +25,10 @@ def register(name: str, factory: BackendFactory) -> None:
 
 
 def _load_builtins() -> None:
-    from batchrock.backends import echo, llamacpp, openai_compat
+    from batchrock.backends import echo, llamacpp, minilm, openai_compat
 
-    echo.register_plugin()
-    llamacpp.register_plugin()
-    openai_compat.register_plugin()
+    for module in (echo, llamacpp, minilm, openai_compat):
+        module.register_plugin()
     for entry in entry_points(group="batchrock.backends"):
         entry.load()()
 

@@ -1,0 +1,46 @@
+"""Amazon Titan Text Embeddings: G1 (``amazon.titan-embed-text-v1``) and V2 (``...-v2:0``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind
+from batchrock.formats.base import FormatError, field, require_object
+
+_V2_DIMENSIONS = (256, 512, 1024)
+
+
+class TitanEmbedV2:
+    name = "titan-embed-v2"
+
+    def parse(self, body: Any) -> GenerationRequest:
+        body = require_object(body)
+        text = field(body, "inputText", str, required=True)
+        dimensions = field(body, "dimensions", int, default=1024)
+        if dimensions not in _V2_DIMENSIONS:
+            raise FormatError(f"dimensions must be one of {', '.join(map(str, _V2_DIMENSIONS))}")
+        types = field(body, "embeddingTypes", list, default=["float"])
+        if not types or any(kind not in ("float", "binary") for kind in types):
+            raise FormatError("embeddingTypes must list 'float' and/or 'binary'")
+        return GenerationRequest(kind=RequestKind.EMBEDDING, prompt=text, dimensions=dimensions,
+                                 normalize=field(body, "normalize", bool, default=True),
+                                 embedding_types=tuple(types))
+
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
+        vector = list(result.embedding)
+        by_type: dict[str, Any] = {}
+        for kind in request.embedding_types:
+            by_type[kind] = vector if kind == "float" else [1 if value > 0 else 0 for value in vector]
+        return {"embedding": vector, "inputTextTokenCount": result.input_tokens, "embeddingsByType": by_type}
+
+
+class TitanEmbedG1:
+    name = "titan-embed-g1"
+
+    def parse(self, body: Any) -> GenerationRequest:
+        body = require_object(body)
+        return GenerationRequest(kind=RequestKind.EMBEDDING, prompt=field(body, "inputText", str, required=True),
+                                 dimensions=1536, normalize=False)
+
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
+        return {"embedding": list(result.embedding), "inputTextTokenCount": result.input_tokens}
