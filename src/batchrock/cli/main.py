@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from batchrock import __version__
-from batchrock.cli import serve
+from batchrock.cli import models, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"batchrock {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
+    models.add_parser(subparsers)
     return parser
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
+from batchrock.catalog import bare_model_id
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
 from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
 
@@ -44,6 +46,12 @@ def parse_messages(raw: Any, where: str = "messages") -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def anthropic_model_name(model_id: str) -> str:
+    """The name Anthropic's responses carry: ``anthropic.claude-3-haiku-20240307-v1:0`` -> ``claude-3-haiku-20240307``."""
+    name = bare_model_id(model_id).removeprefix("anthropic.")
+    return re.sub(r"-v\d+(:\d+)?$", "", name)
+
+
 class AnthropicMessages:
     name = "anthropic-messages"
 
@@ -70,7 +78,7 @@ class AnthropicMessages:
             "id": f"msg_bdrk_{digest}",
             "type": "message",
             "role": "assistant",
-            "model": model_id.split("/")[-1],
+            "model": anthropic_model_name(model_id),
             "content": [{"type": "text", "text": result.text}],
             "stop_reason": _STOP_REASONS[result.stop_reason],
             "stop_sequence": result.stop_sequence,
