@@ -25,9 +25,9 @@ def register(name: str, factory: BackendFactory) -> None:
 
 
 def _load_builtins() -> None:
-    from batchrock.backends import echo, llamacpp, minilm, openai_compat
+    from batchrock.backends import echo, hf_transformers, llamacpp, minilm, openai_compat
 
-    for module in (echo, llamacpp, minilm, openai_compat):
+    for module in (echo, llamacpp, minilm, openai_compat, hf_transformers):
         module.register_plugin()
     for entry in entry_points(group="batchrock.backends"):
         entry.load()()

