@@ -1,9 +1,11 @@
 """``llamacpp``: GGUF models in-process through llama-cpp-python (the CPU default).
 
 One model instance per (path, options) is loaded lazily and shared by every job that uses
-it. llama.cpp contexts are not thread-safe, so requests run one at a time on a worker thread
-while the event loop stays free. Stop sequences are matched here on the streamed text, so a
-result says exactly why it ended (end of turn, length, or which stop sequence).
+it. With ``parallel`` > 1 (default 8) a backend batch is decoded together, several sequences
+per llama.cpp decode step (``llamacpp_batch``); with ``parallel = 1`` requests stream one at
+a time. Stop sequences are matched here on the generated text, so a result says exactly why
+it ended (end of turn, length, or which stop sequence). An unset temperature means greedy
+decoding, so the same input gives the same output.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class LlamaCppBackend:
         self.n_ctx = int(options.get("n_ctx", 2048))
         self.n_threads = int(options.get("n_threads", os.cpu_count() or 2))
         self.embedding = bool(options.get("embedding", False))
+        self.parallel = int(options.get("parallel", 8))
+        self._decoder: Any = None
         self._model: Any = None
         self._formatter: Any = None
         self._lock = threading.Lock()
@@ -52,7 +56,43 @@ class LlamaCppBackend:
     def _generate_all(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         with self._lock:
             model = self._load()
-            return [self._one(model, request) for request in requests]
+            if self.parallel <= 1:
+                return [self._one(model, request) for request in requests]
+            results: list[GenerationResult | BackendError] = []
+            for start in range(0, len(requests), self.parallel):
+                results += self._batched(model, requests[start : start + self.parallel])
+            return results
+
+    def _batched(self, model: Any, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        from batchrock.backends.llamacpp_batch import BatchDecoder, Sequence
+
+        if self._decoder is None:
+            self._decoder = BatchDecoder(model._model.model, model._model.vocab, self.n_ctx, self.parallel, self.n_threads)
+        results: list[GenerationResult | BackendError | None] = [None] * len(requests)
+        runnable: list[tuple[int, Sequence]] = []
+        for index, request in enumerate(requests):
+            if request.kind is RequestKind.EMBEDDING:
+                results[index] = BackendError("this llama.cpp model is not loaded for embeddings", status=400)
+                continue
+            prompt = model.tokenize(self._prompt(request).encode(), add_bos=True, special=True)
+            room = self.n_ctx - len(prompt)
+            if room <= 0:
+                results[index] = BackendError(
+                    f"The prompt has {len(prompt)} tokens; the model's context window holds {self.n_ctx}.", status=400)
+                continue
+            runnable.append((index, Sequence(prompt, min(request.max_tokens, room), request.temperature, request.top_p,
+                                             request.top_k, request.stop_sequences)))
+        if runnable:
+            self._decoder.run([sequence for _, sequence in runnable])
+        for index, sequence in runnable:
+            text = sequence.text.decode("utf-8", errors="replace")
+            if sequence.matched is not None:
+                text = text[: text.index(sequence.matched)]
+            else:
+                text = text.strip()
+            results[index] = GenerationResult(text, sequence.reason or StopReason.END, sequence.matched,
+                                              len(sequence.prompt), len(sequence.tokens))
+        return [result for result in results if result is not None]
 
     def _prompt(self, request: GenerationRequest) -> str:
         if request.kind is RequestKind.COMPLETION or self._formatter is None:
@@ -98,7 +138,9 @@ class LlamaCppBackend:
                                 prompt_tokens, produced)
 
     def close(self) -> None:
-        self._model = None
+        if self._decoder is not None:
+            self._decoder.close()
+        self._decoder = self._model = None
 
 
 def register_plugin() -> None:
