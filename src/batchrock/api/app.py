@@ -19,7 +19,7 @@ from starlette.routing import Route as StarletteRoute
 
 from batchrock import awsmodel
 from batchrock.api import identity, protocol
-from batchrock.api.handlers import HANDLERS, Context
+from batchrock.api.handlers import EXTRA_HEADERS, HANDLERS, Context
 from batchrock.errors import InternalServer, ServiceError, UnknownOperation, ValidationError
 from batchrock.jobs.service import JobService
 from batchrock.settings import Settings
@@ -39,8 +39,8 @@ class ControlPlane:
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            status, body = await self._handle(request)
-            headers = {"x-amzn-RequestId": request_id}
+            status, body, extra = await self._handle(request)
+            headers = {**extra, "x-amzn-RequestId": request_id}
             if body is None:
                 return Response(b"", status_code=status, headers=headers)
             return Response(body, status_code=status, headers=headers, media_type="application/json")
@@ -55,7 +55,7 @@ class ControlPlane:
         headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
         return Response(orjson.dumps(error.body()), status_code=status, headers=headers, media_type="application/json")
 
-    async def _handle(self, request: Request) -> tuple[int, bytes | None]:
+    async def _handle(self, request: Request) -> tuple[int, bytes | None, dict[str, str]]:
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         resolved = self.model.resolve(request.method, raw_path)
         if resolved is None:
@@ -74,9 +74,10 @@ class ControlPlane:
             result = handler(context, params)  # one indexed read: cheaper inline than a thread hop
         else:
             result = await run_in_threadpool(handler, context, params)
+        extra = result.pop(EXTRA_HEADERS, {})
         encoded = protocol.encode_output(operation.output_shape, result)
         status = int(operation.http.get("responseCode", 200))
-        return status, orjson.dumps(encoded) if encoded else None
+        return status, orjson.dumps(encoded) if encoded else None, extra
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

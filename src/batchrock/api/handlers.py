@@ -11,6 +11,8 @@ from batchrock.jobs.service import JobService
 from batchrock.settings import Settings
 
 Params = dict[str, Any]
+# A handler may add response headers under this key (outside the modelled output).
+EXTRA_HEADERS = "__headers__"
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ def create_model_invocation_job(ctx: Context, params: Params) -> Params:
 
 
 def get_model_invocation_job(ctx: Context, params: Params) -> Params:
-    return wire.job_to_wire(ctx.service.get(ctx.owner, params["jobIdentifier"]))
+    job = ctx.service.get(ctx.owner, params["jobIdentifier"])
+    return {**wire.job_to_wire(job), EXTRA_HEADERS: wire.token_headers(job)}
 
 
 def list_model_invocation_jobs(ctx: Context, params: Params) -> Params:

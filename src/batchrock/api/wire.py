@@ -107,3 +107,11 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "successRecordCount": counts.success,
         "errorRecordCount": counts.error,
     })
+
+
+def token_headers(job: Job) -> dict[str, str]:
+    """Token counts for live progress views; headers, because the Get output shape has no such members."""
+    return {
+        "x-batchrock-input-tokens": str(job.counts.input_tokens),
+        "x-batchrock-output-tokens": str(job.counts.output_tokens),
+    }

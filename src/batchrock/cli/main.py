@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from batchrock import __version__
-from batchrock.cli import models, serve
+from batchrock.cli import aws, models, run, serve, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batchrock", description="Self-hosted Bedrock batch inference.")
-    parser.add_argument("--version", action="version", version=f"batchrock {__version__}")
+    parser.add_argument("--version", action="version", version=aws.version_line())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
     models.add_parser(subparsers)
+    worker.add_parser(subparsers)
+    run.add_parsers(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in aws.COMMANDS:
+        return aws.run_aws_command(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):

@@ -29,6 +29,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})")
+    add_runtime_flags(parser)
+    parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
+    parser.set_defaults(run=run)
+
+
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by ``serve`` and ``worker``: where state lives and how jobs run."""
     parser.add_argument("--data-dir", type=Path, default=None, help="where the job store and local buckets live (default ~/.batchrock)")
     parser.add_argument("--database-url", default=None, help="SQLAlchemy URL of the job store (default: SQLite in the data dir)")
     parser.add_argument("--default-timeout-hours", type=int, default=168, help="timeoutDurationInHours when a job omits it (24..168, default 168)")
@@ -40,9 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lease-seconds", type=float, default=30.0, help="a dead worker's job is resumed after this (default 30)")
     parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024, help="output buffered per checkpoint (default 8 MiB)")
     parser.add_argument("--batch-size", type=int, default=8, help="records per backend call (default 8)")
-    parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
-    parser.set_defaults(run=run)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -50,14 +55,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit("batchrock serve: --default-timeout-hours must be between 24 and 168")
     clock_file = os.environ.get("BATCHROCK_TEST_CLOCK_FILE")
     return Settings(
-        host=args.host,
-        port=args.port,
+        host=getattr(args, "host", DEFAULT_HOST),
+        port=getattr(args, "port", DEFAULT_PORT),
         data_dir=args.data_dir or default_data_dir(),
         database_url=args.database_url,
         default_timeout_hours=args.default_timeout_hours,
         s3_endpoint_url=args.s3_endpoint_url,
         catalog_path=args.catalog,
-        run_worker=not args.no_worker,
+        run_worker=not getattr(args, "no_worker", False),
         clock_offset_file=Path(clock_file) if clock_file else None,
     )
 

@@ -1,0 +1,40 @@
+"""``batchrock worker``: more workers on the same job store, without the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from batchrock.cli.serve import add_runtime_flags, engine_from, settings_from
+from batchrock.runtime import Runtime
+
+EXAMPLE = """example:
+  batchrock serve --data-dir /srv/batchrock --max-running-jobs 2
+  batchrock worker --data-dir /srv/batchrock --max-running-jobs 2     # on the same machine
+  batchrock worker --database-url postgresql+psycopg://... --s3-endpoint-url http://s3:9000   # elsewhere
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("worker", help="run extra workers that share the server's job store",
+                                   description="Claim and run jobs from the job store that `batchrock serve` uses.",
+                                   epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runtime_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = Runtime.build(settings_from(args), engine_from(args))
+    worker = runtime.worker()
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    worker.start()
+    print(f"batchrock worker {worker.deps.worker_id} running; Ctrl-C to stop", flush=True)
+    stopped.wait()
+    worker.stop()
+    runtime.close()
+    return 0
