@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the AWS CLI may carry its own botocore, and importing it before anything else makes
+# `botocore` that copy, so the AWS-shaped commands behave byte for byte like `aws bedrock`.
+import awscli  # noqa: F401  isort:skip
+
 import argparse
 import sys
 

@@ -50,7 +50,7 @@ def watch(fetch: Callable[[], dict[str, Any]], interval: float = 0.5, out: TextI
     """Poll ``fetch`` (a Get call) until the job ends; draw progress; return the final job."""
     if out.isatty():
         return _watch_bar(fetch, interval, out)
-    return _watch_lines(fetch, max(interval, 2.0), out)
+    return _watch_lines(fetch, max(interval, 1.0), out)
 
 
 def _watch_bar(fetch: Callable[[], dict[str, Any]], interval: float, out: TextIO) -> dict[str, Any]:

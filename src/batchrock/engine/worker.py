@@ -107,6 +107,9 @@ class Worker:
         return True
 
     def _launch(self, job: Job) -> None:
+        with self._lock:
+            if job.job_id in self._held:  # already running here; its heartbeat was late
+                return
         thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job.job_id}", daemon=True)
         with self._lock:
             self._held[job.job_id] = thread
@@ -144,6 +147,7 @@ class Worker:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self._heartbeat()
             busy = self.tick()
             if not busy and self._running() == 0:
                 return True
