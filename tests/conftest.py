@@ -12,7 +12,8 @@ from tests.support.server import ServerProcess
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("server") / "data").start()
+    # API contract tests: no worker, so jobs stay where the API put them
+    process = ServerProcess(tmp_path_factory.mktemp("server") / "data", extra_args=("--no-worker",)).start()
     yield process
     process.stop()
 

@@ -10,9 +10,12 @@
     ├── Throttling                    ThrottlingException
     ├── InternalServer                InternalServerException
     ├── UnknownOperation              UnknownOperationException (not in the service model)
+    ├── RequestTimeout                RequestTimeoutException (a body that arrives too slowly)
     └── AuthenticationError           403 errors of the signing layer (not in the service model)
         ├── MissingAuthenticationToken
-        └── IncompleteSignature
+        ├── IncompleteSignature
+        ├── InvalidSignature          (security/sigv4.py)
+        └── UnrecognizedClient        (security/sigv4.py)
 
 The HTTP status of a modelled error comes from the botocore service model (see
 ``awsmodel.ServiceModel.status_for``); ``fallback_status`` is used only for codes the model
@@ -92,6 +95,11 @@ class InternalServer(ServiceError):
 class UnknownOperation(ServiceError):
     code = "UnknownOperationException"
     fallback_status = 404
+
+
+class RequestTimeout(ServiceError):
+    code = "RequestTimeoutException"
+    fallback_status = 408
 
 
 class AuthenticationError(ServiceError):

@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 
 from batchrock.api.app import create_app
+from batchrock.api.identity import Authenticator
 from batchrock.catalog import Catalog
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.runner import RunDeps
@@ -16,6 +17,8 @@ from batchrock.engine.worker import Worker, new_worker_id
 from batchrock.jobs.clock import Clock, FileOffsetClock, SystemClock
 from batchrock.jobs.pagination import TokenSigner
 from batchrock.jobs.service import JobService
+from batchrock.security.credentials import CredentialsFile
+from batchrock.security.policy import Policy
 from batchrock.settings import Settings
 from batchrock.storage.base import ObjectStore
 from batchrock.storage.local import LocalObjectStore
@@ -42,20 +45,24 @@ class Runtime:
     objects: ObjectStore
     catalog: Catalog
     engine: EngineConfig
+    credentials: CredentialsFile | None
+    policy: Policy
 
     @classmethod
     def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> "Runtime":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqlJobStore(settings.database_url or sqlite_url(settings.data_dir))
         clock = clock or clock_for(settings)
-        service = JobService(store, clock, TokenSigner(settings.secret()),
+        credentials = CredentialsFile(settings.credentials_file) if settings.credentials_file else None
+        policy = Policy(credentials)
+        service = JobService(store, clock, TokenSigner(settings.secret()), policy,
                              default_page_size=settings.default_page_size, max_tags=settings.max_tags_per_resource)
         return cls(settings, store, clock, service, object_store_for(settings), Catalog.load(settings.catalog_path),
-                   engine or EngineConfig())
+                   engine or EngineConfig(), credentials, policy)
 
     def worker(self) -> Worker:
         deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id())
-        return Worker(deps, self.catalog)
+        return Worker(deps, self.catalog, self.policy)
 
     def app(self) -> Starlette:
         @asynccontextmanager
@@ -67,7 +74,10 @@ class Runtime:
             if worker is not None:
                 worker.stop()
 
-        return create_app(self.settings, self.service, lifespan=lifespan)
+        # signatures are checked against real time, not the (test-shiftable) clock of job rules
+        authenticator = Authenticator(self.credentials, self.settings.default_account_id, SystemClock().now,
+                                      self.settings.regions)
+        return create_app(self.settings, self.service, authenticator, lifespan=lifespan)
 
     def close(self) -> None:
         self.store.close()

@@ -36,6 +36,11 @@ class Settings:
     catalog_path: Path | None = None
     run_worker: bool = True
     clock_offset_file: Path | None = None  # test hook: shifts the server's clock (see jobs/clock.py)
+    credentials_file: Path | None = None
+    allow_insecure: bool = False
+    regions: frozenset[str] | None = None  # None: any region
+    body_timeout_seconds: float = 30.0
+    max_connections: int = 1000
 
     def secret(self) -> bytes:
         """A per-data-dir secret (signs pagination tokens); created on first use."""

@@ -13,7 +13,7 @@ from tests.support.server import ServerProcess
 
 
 def test_jobs_and_tags_survive_a_restart(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data").start()
+    server = ServerProcess(tmp_path / "data", extra_args=("--no-worker",)).start()
     try:
         client = bedrock(server.url)
         arn = client.create_model_invocation_job(**job_request(tags=[{"key": "k", "value": "v"}]))["jobArn"]

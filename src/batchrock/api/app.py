@@ -6,6 +6,7 @@ Every response carries ``x-amzn-RequestId``; every error is serialized here, in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -18,9 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from batchrock import awsmodel
-from batchrock.api import identity, protocol
+from batchrock.api import protocol
+from batchrock.api.identity import Authenticator
 from batchrock.api.handlers import EXTRA_HEADERS, HANDLERS, Context
-from batchrock.errors import InternalServer, ServiceError, UnknownOperation, ValidationError
+from batchrock.errors import InternalServer, RequestTimeout, ServiceError, UnknownOperation, ValidationError
+from batchrock.security.sigv4 import SignedRequest
 from batchrock.jobs.service import JobService
 from batchrock.settings import Settings
 from batchrock.validation import validate
@@ -31,10 +34,12 @@ _METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
 class ControlPlane:
-    def __init__(self, settings: Settings, service: JobService, model: awsmodel.ServiceModel) -> None:
+    def __init__(self, settings: Settings, service: JobService, model: awsmodel.ServiceModel,
+                 authenticator: Authenticator) -> None:
         self.settings = settings
         self.service = service
         self.model = model
+        self.authenticator = authenticator
 
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -57,15 +62,18 @@ class ControlPlane:
 
     async def _handle(self, request: Request) -> tuple[int, bytes | None, dict[str, str]]:
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+        raw_body = await self._read_body(request)
+        signed = SignedRequest(request.method, request.url.scheme, raw_path, request.scope.get("query_string", b"").decode("latin-1"),
+                               request.headers, raw_body)
+        owner = self.authenticator.authenticate(signed).owner
         resolved = self.model.resolve(request.method, raw_path)
         if resolved is None:
             raise UnknownOperation(f"No operation matches {request.method} {raw_path[:256]}.")
         route, labels = resolved
-        owner = identity.caller_owner(request.headers, request.query_params, self.settings.default_account_id)
         operation = route.operation
         body: dict[str, Any] = {}
         if protocol.has_body_members(operation):
-            body = protocol.parse_json_body(await self._read_body(request), request.headers.get("content-type"))
+            body = protocol.parse_json_body(raw_body, request.headers.get("content-type"))
         params = protocol.decode_input(operation, labels, request.query_params.multi_items(), request.headers, body)
         validate(operation.input_shape, params)
         context = Context(self.service, self.settings, owner)
@@ -85,7 +93,15 @@ class ControlPlane:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise ValidationError(f"The request body must be at most {limit} bytes.")
         chunks, size = [], 0
-        async for chunk in request.stream():
+        stream = request.stream().__aiter__()
+        deadline = asyncio.get_running_loop().time() + self.settings.body_timeout_seconds
+        while True:
+            try:
+                chunk = await asyncio.wait_for(stream.__anext__(), max(deadline - asyncio.get_running_loop().time(), 0.001))
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                raise RequestTimeout("The request body was not received in time.") from None
             size += len(chunk)
             if size > limit:
                 raise ValidationError(f"The request body must be at most {limit} bytes.")
@@ -93,7 +109,7 @@ class ControlPlane:
         return b"".join(chunks)
 
 
-def create_app(settings: Settings, service: JobService, lifespan: Any = None) -> Starlette:
-    plane = ControlPlane(settings, service, awsmodel.load())
+def create_app(settings: Settings, service: JobService, authenticator: Authenticator, lifespan: Any = None) -> Starlette:
+    plane = ControlPlane(settings, service, awsmodel.load(), authenticator)
     routes = [StarletteRoute("/{path:path}", plane.endpoint, methods=_METHODS)]
     return Starlette(routes=routes, lifespan=lifespan)

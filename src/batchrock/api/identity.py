@@ -1,38 +1,51 @@
-"""Who is calling: the account and region of a SigV4-signed request.
+"""Who is calling: authenticate a request and name the account and region it acts in.
 
-The region comes from the credential scope, the account from the access key: a key of 12
-digits is the account id, any other key maps to the configured default account. The
-signature itself is verified by the security layer when a credentials file is configured.
+With a credentials file, every request's SigV4 signature is verified (``security/sigv4.py``)
+and the account is the key's account. Without one (development mode, loopback only), any
+well-formed, current signature is accepted and the account comes from the access key: a key of
+12 digits is the account id, any other key maps to the default account.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Callable
 
-from batchrock.errors import IncompleteSignature, MissingAuthenticationToken
 from batchrock.jobs.model import Owner
+from batchrock.security.credentials import CredentialsFile
+from batchrock.security.sigv4 import Claim, SignedRequest, UnrecognizedClient, check_time, read_claim, verify
+from batchrock.errors import AccessDenied
 
-_SCOPE = re.compile(r"(?P<key>[^/\s,]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]{1,32})/(?P<service>[a-z0-9-]+)/aws4_request")
-_HEADER_CREDENTIAL = re.compile(r"AWS4-HMAC-SHA256\s+Credential=(?P<scope>[^,\s]+)")
 _ACCOUNT_KEY = re.compile(r"[0-9]{12}")
 
 
-def credential_scope(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
-    authorization = headers.get("authorization")
-    if authorization:
-        found = _HEADER_CREDENTIAL.match(authorization.strip())
-        if found is None:
-            raise IncompleteSignature("Authorization header requires a valid AWS4-HMAC-SHA256 Credential.")
-        return found["scope"]
-    if "X-Amz-Credential" in query:
-        return query["X-Amz-Credential"]
-    raise MissingAuthenticationToken("Missing Authentication Token")
+@dataclass(frozen=True)
+class Caller:
+    owner: Owner
+    access_key: str
 
 
-def caller_owner(headers: Mapping[str, str], query: Mapping[str, str], default_account: str) -> Owner:
-    scope = _SCOPE.fullmatch(credential_scope(headers, query))
-    if scope is None:
-        raise IncompleteSignature("The credential scope must be KEY/DATE/REGION/SERVICE/aws4_request.")
-    account = scope["key"] if _ACCOUNT_KEY.fullmatch(scope["key"]) else default_account
-    return Owner(account_id=account, region=scope["region"])
+class Authenticator:
+    def __init__(self, credentials: CredentialsFile | None, default_account: str, now: Callable,
+                 regions: frozenset[str] | None = None) -> None:
+        self.credentials = credentials
+        self.default_account = default_account
+        self.now = now
+        self.regions = regions
+
+    def authenticate(self, request: SignedRequest) -> Caller:
+        claim = read_claim(request)
+        check_time(claim, self.now())
+        if self.regions is not None and claim.region not in self.regions:
+            raise AccessDenied(f"This server does not serve the region {claim.region}.")
+        return Caller(Owner(self._account(request, claim), claim.region), claim.access_key)
+
+    def _account(self, request: SignedRequest, claim: Claim) -> str:
+        if self.credentials is None:
+            return claim.access_key if _ACCOUNT_KEY.fullmatch(claim.access_key) else self.default_account
+        principal = self.credentials.current().keys.get(claim.access_key)
+        if principal is None:
+            raise UnrecognizedClient("The security token included in the request is invalid.")
+        verify(request, claim, principal.secret_access_key)
+        return principal.account_id

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -30,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})")
     add_runtime_flags(parser)
+    parser.add_argument("--allow-insecure", action="store_true",
+                        help="allow a non-loopback address without a credentials file (anyone who reaches it gets in)")
+    parser.add_argument("--max-connections", type=int, default=1000, help="concurrent connections before 503 (default 1000)")
     parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.set_defaults(run=run)
 
@@ -41,6 +46,9 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-timeout-hours", type=int, default=168, help="timeoutDurationInHours when a job omits it (24..168, default 168)")
     parser.add_argument("--s3-endpoint-url", default=os.environ.get("BATCHROCK_S3_ENDPOINT_URL"),
                         help="S3-compatible endpoint for s3:// URIs (default: local buckets in <data-dir>/buckets)")
+    parser.add_argument("--credentials-file", type=Path, default=os.environ.get("BATCHROCK_CREDENTIALS_FILE"),
+                        help="access keys, accounts, roles and bucket owners (TOML); without it: development mode")
+    parser.add_argument("--regions", default=None, help="comma-separated regions to serve (default: any)")
     parser.add_argument("--catalog", type=Path, default=os.environ.get("BATCHROCK_CATALOG"),
                         help="model catalog TOML file (default: the built-in catalog)")
     parser.add_argument("--max-running-jobs", type=int, default=2, help="jobs InProgress at once in this process (default 2)")
@@ -64,6 +72,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         catalog_path=args.catalog,
         run_worker=not getattr(args, "no_worker", False),
         clock_offset_file=Path(clock_file) if clock_file else None,
+        credentials_file=args.credentials_file,
+        allow_insecure=getattr(args, "allow_insecure", False),
+        regions=frozenset(args.regions.split(",")) if args.regions else None,
+        max_connections=getattr(args, "max_connections", 1000),
     )
 
 
@@ -72,11 +84,32 @@ def engine_from(args: argparse.Namespace) -> EngineConfig:
                         part_bytes=args.part_bytes, batch_size=args.batch_size)
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to expose development mode beyond this machine unless told explicitly."""
+    if settings.credentials_file is not None:
+        return
+    if not is_loopback(settings.host) and not settings.allow_insecure:
+        raise SystemExit(f"batchrock serve: refusing to listen on {settings.host} without --credentials-file "
+                         "(development mode accepts any signature); pass --allow-insecure to do it anyway")
+    print(f"batchrock: development mode on {settings.host}:{settings.port}: no credentials file, so any well-formed "
+          "SigV4 signature is accepted and the account comes from the access key", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = Runtime.build(settings_from(args), engine_from(args))
+    settings = settings_from(args)
+    check_exposure(settings)
+    runtime = Runtime.build(settings, engine_from(args))
     try:
-        uvicorn.run(runtime.app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(runtime.app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                    limit_concurrency=settings.max_connections, timeout_keep_alive=10, h11_max_incomplete_event_size=16 * 1024)
     finally:
         runtime.close()
     return 0

@@ -24,6 +24,7 @@ from batchrock.formats.base import Format
 from batchrock.formats.converse import CONVERSE
 from batchrock.formats.registry import format_named
 from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
+from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
 from batchrock.store.base import StatusChange
 
@@ -38,10 +39,25 @@ def format_for(job: Job, catalog: Catalog) -> tuple[Format, str, dict]:
     return fmt, entry.backend, entry.options
 
 
+def check_access(job: Job, policy: Policy, objects: object) -> None:
+    """The job's role may read its input and write its output; bucket owners and encryption as asked."""
+    source, target = job.spec.input_config, job.spec.output_config
+    try:
+        policy.check_locations(job.owner.account_id, job.spec.role_arn, source.s3_uri, target.s3_uri)
+        policy.check_owner(Location.parse(source.s3_uri).bucket, source.s3_bucket_owner)
+        policy.check_owner(Location.parse(target.s3_uri).bucket, target.s3_bucket_owner)
+    except AccessProblem as problem:
+        raise JobInvalid(str(problem)) from None
+    if target.s3_encryption_key_id and not getattr(objects, "supports_kms", False):
+        raise JobInvalid("s3EncryptionKeyId needs an S3 endpoint (--s3-endpoint-url): the local directory store "
+                         "cannot encrypt output with a KMS key.")
+
+
 class JobLifecycle:
-    def __init__(self, deps: RunDeps, catalog: Catalog) -> None:
+    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy) -> None:
         self.deps = deps
         self.catalog = catalog
+        self.policy = policy
 
     def _move(self, job: Job, source: JobStatus, target: JobStatus, message: str | None = None) -> bool:
         ended = target in (JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED, JobStatus.FAILED,
@@ -55,6 +71,7 @@ class JobLifecycle:
             if not self._move(job, JobStatus.SUBMITTED, JobStatus.VALIDATING):
                 return
         try:
+            check_access(job, self.policy, self.deps.objects)
             fmt, _backend, _options = format_for(job, self.catalog)
             report = validate_job(job, self.deps.objects, fmt, self.deps.config)
         except (JobInvalid, CatalogError) as error:
@@ -120,7 +137,8 @@ class JobLifecycle:
             "outputTokenCount": counts.output_tokens,
         }
         try:
-            self.deps.objects.put_object(output.bucket, manifest_key(output, job.job_id), orjson.dumps(manifest))
+            self.deps.objects.put_object(output.bucket, manifest_key(output, job.job_id), orjson.dumps(manifest),
+                                         job.spec.output_config.s3_encryption_key_id)
         except StorageError as error:
             log.error("job %s: cannot write its manifest: %s", job.job_id, error)
 

@@ -72,6 +72,7 @@ class JobRunner:
         self.bucket = Location.parse(job.spec.output_config.s3_uri).bucket
         self.source_bucket = Location.parse(job.spec.input_config.s3_uri).bucket
         self.part_bytes = max(deps.config.part_bytes, deps.objects.min_part_size)
+        self.kms_key_id = job.spec.output_config.s3_encryption_key_id
         self._next_publish = 0.0
         self._next_halt_check = 0.0
 
@@ -91,7 +92,7 @@ class JobRunner:
     async def _run_file(self, index: int) -> Halt | None:
         progress = self.files[index]
         if progress.upload_id is None:
-            upload_id = self.deps.objects.start_upload(self.bucket, progress.output_key)
+            upload_id = self.deps.objects.start_upload(self.bucket, progress.output_key, self.kms_key_id)
             progress = self._save(index, replace(progress, upload_id=upload_id))
         seen = self._ids_before(progress)
         buffer = bytearray()
@@ -229,7 +230,7 @@ class JobRunner:
                     raise
         else:
             self.deps.objects.abort_upload(self.bucket, progress.output_key, progress.upload_id)
-            self.deps.objects.put_object(self.bucket, progress.output_key, b"")
+            self.deps.objects.put_object(self.bucket, progress.output_key, b"", self.kms_key_id)
         self._save(index, replace(progress, done=True))
 
     def _save(self, index: int, progress: FileProgress) -> FileProgress:

@@ -41,7 +41,7 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
     if not objects:
         raise JobInvalid(f"No .jsonl files were found under {source}.")
     _check_sizes(objects, source, config)
-    _check_output_writable(store, output, job.job_id)
+    _check_output_writable(store, output, job.job_id, job.spec.output_config.s3_encryption_key_id)
     files, total, valid, first_problem = [], 0, 0, None
     for index, info in enumerate(objects):
         records, runnable, problem = _scan_file(job, store, source.bucket, info.key, index, fmt, config)
@@ -68,10 +68,10 @@ def _check_sizes(objects: list, source: Location, config: EngineConfig) -> None:
         raise JobInvalid(f"The input files add up to more than {config.max_job_bytes} bytes.")
 
 
-def _check_output_writable(store: ObjectStore, output: Location, job_id: str) -> None:
+def _check_output_writable(store: ObjectStore, output: Location, job_id: str, kms_key_id: str | None) -> None:
     probe = output.child(f"{job_id}/.write-check")
     try:
-        store.put_object(probe.bucket, probe.key, b"")
+        store.put_object(probe.bucket, probe.key, b"", kms_key_id)
         store.delete_object(probe.bucket, probe.key)
     except (StorageError, ValueError) as error:
         raise JobInvalid(f"Cannot write to the output location {output}: {error}") from None

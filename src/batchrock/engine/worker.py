@@ -20,6 +20,7 @@ from batchrock.catalog import Catalog
 from batchrock.engine.lifecycle import JobLifecycle
 from batchrock.engine.runner import LeaseLost, RunDeps
 from batchrock.jobs.model import Job, JobStatus
+from batchrock.security.policy import Policy
 
 log = logging.getLogger("batchrock.worker")
 
@@ -33,9 +34,9 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, deps: RunDeps, catalog: Catalog) -> None:
+    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy) -> None:
         self.deps = deps
-        self.lifecycle = JobLifecycle(deps, catalog)
+        self.lifecycle = JobLifecycle(deps, catalog, policy)
         self.config = deps.config
         self._held: dict[str, threading.Thread] = {}
         self._leases: set[str] = set()

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from batchrock.errors import Conflict, ResourceNotFound, TooManyTags, ValidationError
+from batchrock.errors import AccessDenied, Conflict, ResourceNotFound, TooManyTags, ValidationError
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.ids import new_job_id, parse_job_reference
 from batchrock.jobs.model import Job, JobSpec, JobStatus, Owner, SortOrder, Tag
 from batchrock.jobs.pagination import TokenSigner
 from batchrock.jobs.transitions import STOPPABLE, TERMINAL
+from batchrock.security.policy import AccessProblem, Policy
 from batchrock.store.base import (
     DuplicateClientToken,
     DuplicateJobName,
@@ -54,7 +55,9 @@ def fingerprint(spec: JobSpec, tags: list[Tag]) -> str:
 
 
 class JobService:
-    def __init__(self, store: JobStore, clock: Clock, signer: TokenSigner, *, default_page_size: int, max_tags: int):
+    def __init__(self, store: JobStore, clock: Clock, signer: TokenSigner, policy: Policy, *,
+                 default_page_size: int, max_tags: int):
+        self.policy = policy
         self.store = store
         self.clock = clock
         self.signer = signer
@@ -62,6 +65,10 @@ class JobService:
         self.max_tags = max_tags
 
     def create(self, owner: Owner, spec: JobSpec, tags: list[Tag]) -> Job:
+        try:
+            self.policy.check_role(owner.account_id, spec.role_arn)
+        except AccessProblem as problem:
+            raise AccessDenied(str(problem)) from None
         self._check_tag_keys([tag.key for tag in tags])
         if len({tag.key for tag in tags}) > self.max_tags:
             raise TooManyTags(f"A job can have at most {self.max_tags} tags.", spec.job_name)

@@ -23,8 +23,14 @@ class UnsafeKey(StorageError):
     pass
 
 
+def _refuse_kms(kms_key_id: str | None) -> None:
+    if kms_key_id:
+        raise StorageError("the local directory store cannot encrypt with a KMS key; use an S3 endpoint")
+
+
 class LocalObjectStore:
     min_part_size = 1
+    supports_kms = False
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -79,7 +85,8 @@ class LocalObjectStore:
         stream.seek(start)
         return stream
 
-    def put_object(self, bucket: str, key: str, data: bytes) -> None:
+    def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
+        _refuse_kms(kms_key_id)
         self._write_atomically(self.path_of(bucket, key), [data])
 
     def delete_object(self, bucket: str, key: str) -> None:
@@ -105,7 +112,8 @@ class LocalObjectStore:
         except OSError as error:
             raise StorageError(f"cannot write {target.name}: {error.strerror}") from None
 
-    def start_upload(self, bucket: str, key: str) -> str:
+    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str:
+        _refuse_kms(kms_key_id)
         self.path_of(bucket, key)
         upload_id = uuid.uuid4().hex
         (self.uploads / upload_id).mkdir()

@@ -18,6 +18,10 @@ from batchrock.storage.base import ObjectInfo, ObjectMissing, StorageError
 S3_MIN_PART_SIZE = 5 * 1024 * 1024
 
 
+def _sse(kms_key_id: str | None) -> dict[str, str]:
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
+
+
 class S3ObjectStore:
     def __init__(self, endpoint_url: str | None, region: str = "us-east-1", min_part_size: int = S3_MIN_PART_SIZE,
                  kms_key_id: str | None = None) -> None:
@@ -26,6 +30,7 @@ class S3ObjectStore:
                         connect_timeout=5, read_timeout=60)
         self.client: Any = session.create_client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         self.min_part_size = min_part_size
+        self.supports_kms = True
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Any:
         try:
@@ -60,14 +65,15 @@ class S3ObjectStore:
         extra = {"Range": f"bytes={start}-"} if start else {}
         return self._call(f"s3://{bucket}/{key}", "get_object", Bucket=bucket, Key=key, **extra)["Body"]
 
-    def put_object(self, bucket: str, key: str, data: bytes) -> None:
-        self._call(f"s3://{bucket}/{key}", "put_object", Bucket=bucket, Key=key, Body=data)
+    def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
+        self._call(f"s3://{bucket}/{key}", "put_object", Bucket=bucket, Key=key, Body=data, **_sse(kms_key_id))
 
     def delete_object(self, bucket: str, key: str) -> None:
         self._call(f"s3://{bucket}/{key}", "delete_object", Bucket=bucket, Key=key)
 
-    def start_upload(self, bucket: str, key: str) -> str:
-        return self._call(f"s3://{bucket}/{key}", "create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
+    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str:
+        return self._call(f"s3://{bucket}/{key}", "create_multipart_upload", Bucket=bucket, Key=key,
+                          **_sse(kms_key_id))["UploadId"]
 
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
         found = self._call(f"s3://{bucket}/{key}", "upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
