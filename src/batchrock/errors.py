@@ -11,6 +11,7 @@
     ├── InternalServer                InternalServerException
     ├── UnknownOperation              UnknownOperationException (not in the service model)
     ├── RequestTimeout                RequestTimeoutException (a body that arrives too slowly)
+    ├── HeadersTooLarge               RequestHeaderSectionTooLargeException (431)
     └── AuthenticationError           403 errors of the signing layer (not in the service model)
         ├── MissingAuthenticationToken
         ├── IncompleteSignature
@@ -100,6 +101,11 @@ class UnknownOperation(ServiceError):
 class RequestTimeout(ServiceError):
     code = "RequestTimeoutException"
     fallback_status = 408
+
+
+class HeadersTooLarge(ServiceError):
+    code = "RequestHeaderSectionTooLargeException"
+    fallback_status = 431
 
 
 class AuthenticationError(ServiceError):

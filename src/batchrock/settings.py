@@ -40,6 +40,7 @@ class Settings:
     allow_insecure: bool = False
     regions: frozenset[str] | None = None  # None: any region
     body_timeout_seconds: float = 30.0
+    max_header_bytes: int = 16 * 1024
     max_connections: int = 1000
 
     def secret(self) -> bytes:

@@ -22,7 +22,7 @@ from batchrock import awsmodel
 from batchrock.api import protocol
 from batchrock.api.identity import Authenticator
 from batchrock.api.handlers import EXTRA_HEADERS, HANDLERS, Context
-from batchrock.errors import InternalServer, RequestTimeout, ServiceError, UnknownOperation, ValidationError
+from batchrock.errors import HeadersTooLarge, InternalServer, RequestTimeout, ServiceError, UnknownOperation, ValidationError
 from batchrock.security.sigv4 import SignedRequest
 from batchrock.jobs.service import JobService
 from batchrock.settings import Settings
@@ -61,6 +61,8 @@ class ControlPlane:
         return Response(orjson.dumps(error.body()), status_code=status, headers=headers, media_type="application/json")
 
     async def _handle(self, request: Request) -> tuple[int, bytes | None, dict[str, str]]:
+        if sum(len(name) + len(value) for name, value in request.scope["headers"]) > self.settings.max_header_bytes:
+            raise HeadersTooLarge(f"The request headers must be at most {self.settings.max_header_bytes} bytes.")
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         raw_body = await self._read_body(request)
         signed = SignedRequest(request.method, request.url.scheme, raw_path, request.scope.get("query_string", b"").decode("latin-1"),

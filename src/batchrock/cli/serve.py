@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-insecure", action="store_true",
                         help="allow a non-loopback address without a credentials file (anyone who reaches it gets in)")
     parser.add_argument("--max-connections", type=int, default=1000, help="concurrent connections before 503 (default 1000)")
+    parser.add_argument("--body-timeout-seconds", type=float, default=30.0, help="time allowed to receive a request body (default 30)")
     parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.set_defaults(run=run)
 
@@ -76,6 +77,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         allow_insecure=getattr(args, "allow_insecure", False),
         regions=frozenset(args.regions.split(",")) if args.regions else None,
         max_connections=getattr(args, "max_connections", 1000),
+        body_timeout_seconds=getattr(args, "body_timeout_seconds", 30.0),
     )
 
 

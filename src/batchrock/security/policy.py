@@ -35,6 +35,9 @@ class Policy:
             raise AccessProblem(f"The role {role_arn} is not allowed for account {account_id}.")
 
     def check_locations(self, account_id: str, role_arn: str, input_uri: str, output_uri: str) -> None:
+        for uri in (input_uri, output_uri):
+            if any(segment in (".", "..") for segment in uri.removeprefix("s3://").split("/")):
+                raise AccessProblem(f"Access denied: {uri} has '.' or '..' path segments.")
         role = self.role(account_id, role_arn)
         if role is None:
             raise AccessProblem(f"Access denied: the role {role_arn} is not allowed for account {account_id}.")
