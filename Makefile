@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench load soak fuzz clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,17 @@ test: setup
 
 bench: setup
 	$(PY) bench/api_get.py
+	$(PY) bench/engine_throughput.py
+	$(PY) bench/llamacpp_job.py
+
+load: setup
+	$(PY) bench/load.py
+
+soak: setup
+	$(PY) bench/soak.py
+
+fuzz: setup
+	$(PY) bench/fuzz_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

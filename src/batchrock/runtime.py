@@ -22,14 +22,14 @@ from batchrock.security.policy import Policy
 from batchrock.settings import Settings
 from batchrock.storage.base import ObjectStore
 from batchrock.storage.local import LocalObjectStore
+from batchrock.storage.retrying import RetryingObjectStore
 from batchrock.storage.s3 import S3ObjectStore
 from batchrock.store.sql import SqlJobStore, sqlite_url
 
 
 def object_store_for(settings: Settings) -> ObjectStore:
-    if settings.s3_endpoint_url:
-        return S3ObjectStore(settings.s3_endpoint_url)
-    return LocalObjectStore(settings.data_dir)
+    inner: ObjectStore = S3ObjectStore(settings.s3_endpoint_url) if settings.s3_endpoint_url else LocalObjectStore(settings.data_dir)
+    return RetryingObjectStore(inner, settings.storage_outage_seconds)
 
 
 def clock_for(settings: Settings) -> Clock:

@@ -41,6 +41,7 @@ class Settings:
     regions: frozenset[str] | None = None  # None: any region
     body_timeout_seconds: float = 30.0
     max_header_bytes: int = 16 * 1024
+    storage_outage_seconds: float = 120.0
     max_connections: int = 1000
 
     def secret(self) -> bytes:

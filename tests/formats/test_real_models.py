@@ -121,3 +121,12 @@ def test_models_command_lists_the_catalog(real_server: ServerProcess) -> None:
     assert done.returncode == 0
     for fragment in ("anthropic.claude-*", "amazon.titan-embed-text-v2*", "llamacpp", "minilm", "titan-text"):
         assert fragment in done.stdout
+
+
+def test_prompt_longer_than_the_context_is_an_error_record(real_server: ServerProcess) -> None:
+    huge = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "messages": [{"role": "user", "content": "word " * 4000}]}
+    small = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]}
+    lines = run(real_server, "huge", "anthropic.claude-3-haiku-20240307-v1:0", [huge, small])
+    assert lines[0]["error"]["errorCode"] == 400
+    assert "tokens" in lines[0]["error"]["errorMessage"] and "2048" in lines[0]["error"]["errorMessage"]
+    assert "modelOutput" in lines[1]

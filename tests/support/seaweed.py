@@ -24,6 +24,7 @@ class SeaweedS3:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.port = free_port()
+        self.ports = [free_port() for _ in range(9)]  # kept across restarts
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,7 +33,7 @@ class SeaweedS3:
 
     def start(self, timeout: float = 60) -> "SeaweedS3":
         self.directory.mkdir(parents=True, exist_ok=True)
-        ports = iter(free_port() for _ in range(9))
+        ports = iter(self.ports)
         command = [weed_binary(), "server", f"-dir={self.directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                    f"-master.port={next(ports)}", f"-master.port.grpc={next(ports)}",
                    f"-volume.port={next(ports)}", f"-volume.port.grpc={next(ports)}",

@@ -47,6 +47,8 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-timeout-hours", type=int, default=168, help="timeoutDurationInHours when a job omits it (24..168, default 168)")
     parser.add_argument("--s3-endpoint-url", default=os.environ.get("BATCHROCK_S3_ENDPOINT_URL"),
                         help="S3-compatible endpoint for s3:// URIs (default: local buckets in <data-dir>/buckets)")
+    parser.add_argument("--storage-outage-seconds", type=float, default=120.0,
+                        help="how long a job waits out an unreachable object store before failing (default 120)")
     parser.add_argument("--credentials-file", type=Path, default=os.environ.get("BATCHROCK_CREDENTIALS_FILE"),
                         help="access keys, accounts, roles and bucket owners (TOML); without it: development mode")
     parser.add_argument("--regions", default=None, help="comma-separated regions to serve (default: any)")
@@ -74,6 +76,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         run_worker=not getattr(args, "no_worker", False),
         clock_offset_file=Path(clock_file) if clock_file else None,
         credentials_file=args.credentials_file,
+        storage_outage_seconds=args.storage_outage_seconds,
         allow_insecure=getattr(args, "allow_insecure", False),
         regions=frozenset(args.regions.split(",")) if args.regions else None,
         max_connections=getattr(args, "max_connections", 1000),

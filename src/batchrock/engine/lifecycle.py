@@ -103,6 +103,9 @@ class JobLifecycle:
         except StorageError as error:
             self._end(job, runner.files, JobStatus.FAILED, f"Storage error: {error}")
             return
+        if halt is Halt.SHUTDOWN:
+            log.info("job %s: checkpointed for shutdown; it resumes on the next start", job.job_id)
+            return
         self._finish(job, runner.files, halt)
 
     def _finish(self, job: Job, files: list, halt: Halt | None) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from batchrock.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
@@ -27,6 +28,7 @@ from batchrock.store.base import FileProgress, JobStore
 class Halt(str, Enum):
     STOP = "stop"            # the user asked to stop
     TIMEOUT = "timeout"      # jobExpirationTime passed with records left
+    SHUTDOWN = "shutdown"    # the process is stopping: checkpoint and leave the job to resume
 
 
 class LeaseLost(Exception):
@@ -40,6 +42,7 @@ class RunDeps:
     clock: Clock
     config: EngineConfig
     worker_id: str
+    shutdown: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -108,6 +111,10 @@ class JobRunner:
                 continue
             progress = await self._run_batch(progress, batch, seen, buffer)
             batch = []
+            if self.deps.shutdown.is_set():
+                self._commit_part(index, progress, buffer, end)
+                stream.close()
+                return Halt.SHUTDOWN
             progress = self._maybe_commit(index, progress, buffer, end)
             halt = self._check_halt()
             if halt is not None:

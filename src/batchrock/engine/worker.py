@@ -50,9 +50,13 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop claiming; running jobs checkpoint what they have and release their leases."""
         self._stop.set()
-        for thread in self._threads:
+        self.deps.shutdown.set()
+        with self._lock:
+            running = list(self._held.values())
+        for thread in [*self._threads, *running]:
             thread.join(timeout)
 
     def _heartbeat_loop(self) -> None:

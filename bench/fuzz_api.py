@@ -1,0 +1,96 @@
+"""Bad API input at volume: requests drawn from the service model's shapes, mutated into junk
+(wrong types, huge strings, deep JSON, random bytes), sent to a live server.
+
+    python bench/fuzz_api.py [--requests 10000]
+
+Prints the status codes seen; exits non-zero on any 5xx or if the server stops answering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hypothesis import strategies as st  # noqa: E402
+
+from batchrock import awsmodel  # noqa: E402
+from tests.contract.strategies import invalid_value, valid  # noqa: E402
+from tests.support.clients import signed  # noqa: E402
+from tests.support.server import ServerProcess  # noqa: E402
+
+MODEL = awsmodel.load().model
+PATHS = [("POST", "/model-invocation-job"), ("GET", "/model-invocation-jobs"), ("POST", "/tagResource"),
+         ("POST", "/untagResource"), ("POST", "/listTagsForResource"), ("GET", "/model-invocation-job/abcdefghij12"),
+         ("POST", "/model-invocation-job/abcdefghij12/stop")]
+
+
+def deep(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+def junk(rng: random.Random) -> bytes:
+    choice = rng.randrange(6)
+    if choice == 0:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+    if choice == 1:
+        return json.dumps(deep(rng.choice([10, 1000, 5000]))).encode()
+    if choice == 2:
+        return json.dumps({"jobName": "x" * rng.choice([100, 100_000])}).encode()
+    if choice == 3:
+        return json.dumps(rng.choice([[], 1, "s", None, True])).encode()
+    if choice == 4:
+        return b'{"jobName": "\\ud800", "tags": [' + b"{}," * 1000 + b"{}]}"
+    return b"{" * rng.randrange(1, 100_000)
+
+
+def drawn(rng: random.Random) -> bytes:
+    shape = MODEL.operation_model(rng.choice(["CreateModelInvocationJob", "TagResource", "UntagResource"])).input_shape
+    body = valid(shape).example()
+    name = rng.choice(sorted(shape.members))
+    body[name] = invalid_value(shape.members[name]).example() if rng.random() < 0.7 else body.get(name)
+    return json.dumps(body, default=str).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    seen: collections.Counter[int] = collections.Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data", extra_args=("--no-worker",)).start()
+        try:
+            for index in range(args.requests):
+                method, path = rng.choice(PATHS)
+                body = drawn(rng) if rng.random() < 0.5 else junk(rng)
+                if method == "GET":
+                    body = b""
+                    path += "?" + rng.choice(["maxResults=" + str(rng.randrange(-5, 5000)), "statusEquals=" + "x" * rng.randrange(50),
+                                              "submitTimeAfter=" + str(rng.random()), "nextToken=" + "%00" * 10, "sortOrder=Up"])
+                headers = {"Content-Type": rng.choice(["application/json", "text/plain", "application/json; charset=utf-8"])}
+                response = signed(server.url, method, path, body, headers)
+                seen[response.status] += 1
+                if response.status >= 500:
+                    print(f"5xx on request {index}: {method} {path} {body[:200]!r} -> {response.body[:300]!r}")
+            healthy = signed(server.url, "GET", "/model-invocation-jobs").status == 200
+        finally:
+            server.stop()
+    print(f"{args.requests} requests: " + ", ".join(f"{status}: {count}" for status, count in sorted(seen.items())))
+    print(f"5xx: {sum(c for s, c in seen.items() if s >= 500)}; server healthy afterwards: {healthy}")
+    sys.exit(0 if healthy and not any(s >= 500 for s in seen) else 1)
+
+
+if __name__ == "__main__":
+    main()

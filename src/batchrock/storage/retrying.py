@@ -1,0 +1,99 @@
+"""Riding out storage outages: retry failed storage calls with bounded, jittered backoff.
+
+The engine wraps its object store in this. A call that fails with a storage error (endpoint
+unreachable, 5xx) is retried for up to ``outage_seconds``; then the error stands and the job
+fails with a message naming it. Missing objects and unsafe keys are not retried: they are
+answers, not outages. Reads resume at the byte they reached, so nothing is read twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
+
+from batchrock.storage.base import ObjectInfo, ObjectMissing, ObjectStore, StorageError
+from batchrock.storage.local import UnsafeKey
+
+log = logging.getLogger("batchrock.storage")
+T = TypeVar("T")
+
+
+class RetryingObjectStore:
+    def __init__(self, inner: ObjectStore, outage_seconds: float = 120.0, first_delay: float = 0.5,
+                 max_delay: float = 8.0) -> None:
+        self.inner = inner
+        self.outage_seconds = outage_seconds
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.min_part_size = inner.min_part_size
+        self.supports_kms = inner.supports_kms
+
+    def _retry(self, what: str, call: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.outage_seconds
+        delay = self.first_delay
+        while True:
+            try:
+                return call()
+            except (ObjectMissing, UnsafeKey):
+                raise
+            except StorageError as error:
+                if time.monotonic() + delay > deadline:
+                    raise StorageError(f"{error} (still failing after {self.outage_seconds:.0f} s of retries)") from None
+                log.warning("storage %s failed (%s); retrying in %.1f s", what, error, delay)
+                time.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.max_delay)
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        return iter(self._retry("list", lambda: list(self.inner.list_objects(bucket, prefix))))
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        return self._retry("head", lambda: self.inner.head(bucket, key))
+
+    def open_read(self, bucket: str, key: str, start: int = 0) -> BinaryIO:
+        return _ResumingReader(self, bucket, key, start)  # type: ignore[return-value]
+
+    def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
+        self._retry("put", lambda: self.inner.put_object(bucket, key, data, kms_key_id))
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        self._retry("delete", lambda: self.inner.delete_object(bucket, key))
+
+    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str:
+        return self._retry("start upload", lambda: self.inner.start_upload(bucket, key, kms_key_id))
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
+        return self._retry("upload part", lambda: self.inner.upload_part(bucket, key, upload_id, number, data))
+
+    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        self._retry("complete upload", lambda: self.inner.complete_upload(bucket, key, upload_id, parts))
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        self._retry("abort upload", lambda: self.inner.abort_upload(bucket, key, upload_id))
+
+
+class _ResumingReader:
+    """A read stream that reopens at the byte it reached when the connection drops."""
+
+    def __init__(self, store: RetryingObjectStore, bucket: str, key: str, start: int) -> None:
+        self.store, self.bucket, self.key, self.position = store, bucket, key, start
+        self.stream: Any = store._retry("open", lambda: store.inner.open_read(bucket, key, start))
+
+    def read(self, size: int = -1) -> bytes:
+        def attempt() -> bytes:
+            if self.stream is None:
+                self.stream = self.store.inner.open_read(self.bucket, self.key, self.position)
+            try:
+                return bytes(self.stream.read(size))
+            except Exception as error:  # a dropped connection mid-body
+                self.stream = None
+                raise StorageError(f"reading s3://{self.bucket}/{self.key}: {error}") from None
+
+        chunk = self.store._retry("read", attempt)
+        self.position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
