@@ -15,6 +15,7 @@ class EngineConfig:
     progress_seconds: float = 1.0      # how often live record counts are published
     retries: int = 3                   # attempts after the first for a retryable backend error
     retry_base_seconds: float = 0.5
+    backend_outage_seconds: float = 3600.0  # a job pauses this long for a backend that is down
     min_records: int = 0               # unlike Bedrock (100), small jobs are fine by default
     max_records_per_file: int = 1_000_000
     max_records_per_job: int = 5_000_000

@@ -9,6 +9,7 @@ last checkpoint: at most one part's worth of records is run again, and none is w
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -23,6 +24,9 @@ from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
 from batchrock.storage.base import Location, ObjectStore, StorageError, read_lines
 from batchrock.store.base import FileProgress, JobStore
+
+
+log = logging.getLogger("batchrock.engine")
 
 
 class Halt(str, Enum):
@@ -52,6 +56,11 @@ class _Pending:
     record: InputRecord
     request: GenerationRequest | None
     problem: str | None
+
+
+def _backend_down(results: list[GenerationResult | BackendError]) -> bool:
+    """Every record of the batch failed with a transient error: the backend, not the records, is the problem."""
+    return bool(results) and all(isinstance(r, BackendError) and r.retryable for r in results)
 
 
 def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
@@ -189,6 +198,24 @@ class JobRunner:
             return _Pending(record, None, f"modelInput: {error}")
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        """Run a batch with per-record retries; while the backend looks down, pause rather than fail."""
+        results = await self._generate_with_retries(requests)
+        paused_until = time.monotonic() + self.deps.config.backend_outage_seconds
+        delay = self.deps.config.retry_base_seconds
+        while _backend_down(results) and time.monotonic() < paused_until and not self._halt_requested():
+            log.warning("job %s: backend unavailable (%s); pausing %.1f s", self.job.job_id, results[0], delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 15.0)
+            results = await self._generate_with_retries(requests)
+        return results
+
+    def _halt_requested(self) -> bool:
+        if self.deps.shutdown.is_set():
+            return True
+        current = self.deps.store.get_job_by_id(self.job.job_id)
+        return current is None or current.status is JobStatus.STOPPING or self.deps.clock.now() >= self.job.expiration_time
+
+    async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         results = await self._call_backend(requests)
         config = self.deps.config
         for attempt in range(config.retries):

@@ -1,0 +1,71 @@
+"""Backend failures through a fault-injecting proxy in front of a real OpenAI-compatible server
+(llama-cpp-python's server with the packaged model): 429/503 answers, hangs, malformed JSON, a
+server that goes away and comes back, and a record the backend always rejects."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.formats.test_openai_backend import openai_server  # noqa: F401  (fixture)
+from tests.support.clients import bedrock
+from tests.support.fault_proxy import FaultProxy
+from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def proxied(openai_server: str, tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
+    proxy = FaultProxy(openai_server).start()
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(f"""
+[backends.remote]
+backend = "openai"
+base_url = "{proxy.url}"
+model = "smollm2"
+max_in_flight = 2
+timeout_seconds = 2
+
+[[models]]
+match = ["local.flaky"]
+format = "anthropic-messages"
+backend = "remote"
+""")
+    server = ServerProcess(tmp_path / "data", extra_args=("--catalog", str(catalog), "--batch-size", "2")).start()
+    yield {"proxy": proxy, "server": server, "client": bedrock(server.url)}
+    server.stop()
+    proxy.stop()
+
+
+def run_job(ctx: dict[str, Any], texts: list[str], name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    server, client = ctx["server"], ctx["client"]
+    rows = [{"recordId": f"{name}{i}", "modelInput": claude_input(text, max_tokens=4)} for i, text in enumerate(texts)]
+    write_jsonl(server.data_dir / f"buckets/flaky/{name}/x.jsonl", rows)
+    arn = create_job(client, f"s3://flaky/{name}/", f"s3://flaky/{name}-out/", model="local.flaky")
+    job = wait_for(client, arn, timeout=240)
+    lines = read_output_lines(server.data_dir / f"buckets/flaky/{name}-out" / arn.rsplit("/", 1)[1] / "x.jsonl.out")
+    assert [line["recordId"] for line in lines] == [row["recordId"] for row in rows]
+    return job, lines
+
+
+@pytest.mark.parametrize("mode", ["429", "503", "malformed", "hang"])
+def test_transient_errors_are_retried(proxied: dict[str, Any], mode: str) -> None:
+    proxied["proxy"].set(mode, 2)
+    job, lines = run_job(proxied, ["Hi", "Hello"], f"t{mode}")
+    assert job["status"] == "Completed" and job["errorRecordCount"] == 0, lines
+
+
+def test_a_backend_that_stays_down_pauses_the_job(proxied: dict[str, Any]) -> None:
+    proxied["proxy"].set("503", 40)  # down for a while: longer than the per-record retries
+    job, lines = run_job(proxied, ["Hi", "Hello", "Hey"], "down")
+    assert job["status"] == "Completed" and job["errorRecordCount"] == 0
+    assert all("modelOutput" in line for line in lines)
+
+
+def test_a_record_the_backend_always_rejects_is_an_error_record(proxied: dict[str, Any]) -> None:
+    job, lines = run_job(proxied, ["Hi", "please REJECT_ME", "Hello"], "reject")
+    assert job["status"] == "Completed" and job["errorRecordCount"] == 1
+    assert lines[1]["error"]["errorCode"] == 400 and "refused this prompt" in lines[1]["error"]["errorMessage"]
