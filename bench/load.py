@@ -15,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from botocore.auth import SigV4Auth
@@ -50,7 +51,7 @@ async def client_loop(port: int, arns: list[str], stop_at: float, latencies: lis
             elif kind < 9:
                 payload = request_bytes(port, "GET", "/model-invocation-jobs?maxResults=20")
             else:
-                body = json.dumps({"jobName": f"load-{serial[0]}", "roleArn": "arn:aws:iam::123456789012:role/r",
+                body = json.dumps({"jobName": f"load-{uuid.uuid4().hex}", "roleArn": "arn:aws:iam::123456789012:role/r",
                                    "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
                                    "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://nothing/in/"}},
                                    "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://nothing/out/"}}}).encode()
@@ -85,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--records", type=int, default=3000)
+    parser.add_argument("--records", type=int, default=20000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp) / "data", extra_args=("--catalog", str(ROOT / "tests/support/echo_catalog.toml"),

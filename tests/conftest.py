@@ -45,3 +45,28 @@ def make_job(client: Any) -> Callable[..., str]:
         return str(client.create_model_invocation_job(**job_request(**overrides))["jobArn"])
 
     return create
+
+
+ECHO_CATALOG = str(Path(__file__).resolve().parent / "support" / "echo_catalog.toml")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server on the echo test catalog; extra flags per test."""
+    started: list[ServerProcess] = []
+
+    def start(*flags: str, data: str = "data", env: dict[str, str] | None = None) -> ServerProcess:
+        args = ("--catalog", ECHO_CATALOG, "--lease-seconds", "2", *flags)
+        server = ServerProcess(tmp_path / data, extra_args=args, env=env).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def engine(start_server: Callable[..., ServerProcess]) -> dict[str, Any]:
+    server = start_server("--part-bytes", "4096", "--batch-size", "4")
+    return {"server": server, "client": bedrock(server.url), "buckets": server.data_dir / "buckets"}

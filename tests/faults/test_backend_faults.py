@@ -4,7 +4,6 @@ server that goes away and comes back, and a record the backend always rejects.""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Iterator
 

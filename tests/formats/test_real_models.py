@@ -3,8 +3,7 @@ format; every output record is checked against its format's response schema."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import botocore.session
 import pytest

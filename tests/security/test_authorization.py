@@ -3,7 +3,6 @@ try to leave a bucket, and limits that protect the server."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from batchrock.catalog import bare_model_id
-from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
-from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
+from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.formats.base import FormatError, conversation, field, int_in, number_in, require_object, string_list
 
 _STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
 
@@ -31,21 +31,6 @@ def _text_of(content: Any, where: str) -> str:
     return "\n".join(texts)
 
 
-def parse_messages(raw: Any, where: str = "messages") -> tuple[Message, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise FormatError(f"{where} must be a non-empty list")
-    messages = []
-    for index, item in enumerate(raw):
-        item = require_object(item, f"{where}[{index}]")
-        role = field(item, "role", str, required=True, where=f"{where}[{index}]")
-        if role not in ("user", "assistant"):
-            raise FormatError(f"{where}[{index}].role must be 'user' or 'assistant'")
-        messages.append(Message(role, _text_of(item.get("content"), f"{where}[{index}].content")))
-    if messages[0].role != "user":
-        raise FormatError(f"{where}[0].role must be 'user'")
-    return tuple(messages)
-
-
 def anthropic_model_name(model_id: str) -> str:
     """The name Anthropic's responses carry: ``anthropic.claude-3-haiku-20240307-v1:0`` -> ``claude-3-haiku-20240307``."""
     name = bare_model_id(model_id).removeprefix("anthropic.")
@@ -63,7 +48,7 @@ class AnthropicMessages:
         system = body.get("system")
         return GenerationRequest(
             kind=RequestKind.CHAT,
-            messages=parse_messages(body.get("messages")),
+            messages=conversation(body.get("messages"), _text_of),
             system=None if system is None else _text_of(system, "system"),
             max_tokens=int_in(body, "max_tokens", 1, 200_000, required=True) or 1,
             temperature=number_in(body, "temperature", 0.0, 1.0),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
-from batchrock.backends.base import GenerationRequest, GenerationResult
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message
 
 
 class FormatError(ValueError):
@@ -64,3 +64,19 @@ def string_list(body: dict[str, Any], name: str, limit: int, where: str = "") ->
     if len(values) > limit or not all(isinstance(v, str) for v in values):
         raise FormatError(f"{where + '.' if where else ''}{name} must be a list of at most {limit} strings")
     return tuple(values)
+
+
+def conversation(raw: Any, text_of: Callable[[Any, str], str], where: str = "messages") -> tuple[Message, ...]:
+    """A non-empty list of user/assistant turns that starts with the user; ``text_of`` reads a turn's content."""
+    if not isinstance(raw, list) or not raw:
+        raise FormatError(f"{where} must be a non-empty list")
+    turns = []
+    for index, item in enumerate(raw):
+        item = require_object(item, f"{where}[{index}]")
+        role = field(item, "role", str, required=True, where=f"{where}[{index}]")
+        if role not in ("user", "assistant"):
+            raise FormatError(f"{where}[{index}].role must be 'user' or 'assistant'")
+        turns.append(Message(role, text_of(item.get("content"), f"{where}[{index}].content")))
+    if turns[0].role != "user":
+        raise FormatError(f"{where}[0].role must be 'user'")
+    return tuple(turns)

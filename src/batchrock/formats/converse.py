@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
-from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
+from batchrock.formats.base import FormatError, conversation, field, int_in, number_in, require_object, string_list
 
 _STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
 
@@ -26,18 +26,7 @@ def content_text(blocks: Any, where: str) -> str:
 
 
 def parse_turns(raw: Any, where: str = "messages") -> tuple[Message, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise FormatError(f"{where} must be a non-empty list")
-    turns = []
-    for index, item in enumerate(raw):
-        item = require_object(item, f"{where}[{index}]")
-        role = field(item, "role", str, required=True, where=f"{where}[{index}]")
-        if role not in ("user", "assistant"):
-            raise FormatError(f"{where}[{index}].role must be 'user' or 'assistant'")
-        turns.append(Message(role, content_text(item.get("content"), f"{where}[{index}].content")))
-    if turns[0].role != "user":
-        raise FormatError(f"{where}[0].role must be 'user'")
-    return tuple(turns)
+    return conversation(raw, content_text, where)
 
 
 def system_text(raw: Any) -> str | None:
