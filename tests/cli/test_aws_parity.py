@@ -127,6 +127,6 @@ def test_create_matches_and_defaults_reach_the_local_server(frozen: dict[str, An
 def test_version_and_help() -> None:
     version = subprocess.run([sys.executable, "-m", "batchrock.cli.main", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("batchrock/0.1.0 aws-cli/")
-    for command in ("serve", "worker", "run", "watch", "models"):
+    for command in ("serve", "worker", "run", "watch", "models", "get-model-invocation-job", "list-model-invocation-jobs"):
         helped = subprocess.run([sys.executable, "-m", "batchrock.cli.main", command, "--help"], capture_output=True, text=True)
         assert helped.returncode == 0 and "example:" in helped.stdout, command

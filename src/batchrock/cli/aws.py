@@ -112,10 +112,26 @@ def version_line() -> str:
     return f"batchrock/{__version__} aws-cli/{awscli.__version__} Python/{sys.version.split()[0]} botocore/{botocore.__version__}"
 
 
+EXAMPLES = {
+    "create-model-invocation-job": "batchrock create-model-invocation-job --job-name my-job --role-arn arn:aws:iam::123456789012:role/batch "
+                                   "--model-id anthropic.claude-3-haiku-20240307-v1:0 --input-data-config s3InputDataConfig={s3Uri=s3://in/} "
+                                   "--output-data-config s3OutputDataConfig={s3Uri=s3://out/}",
+    "get-model-invocation-job": "batchrock get-model-invocation-job --job-identifier abcdefghij12 --output table",
+    "list-model-invocation-jobs": "batchrock list-model-invocation-jobs --status-equals InProgress --query 'invocationJobSummaries[].jobName'",
+    "stop-model-invocation-job": "batchrock stop-model-invocation-job --job-identifier abcdefghij12",
+    "tag-resource": "batchrock tag-resource --resource-arn JOB_ARN --tags key=team,value=ml",
+    "untag-resource": "batchrock untag-resource --resource-arn JOB_ARN --tag-keys team",
+    "list-tags-for-resource": "batchrock list-tags-for-resource --resource-arn JOB_ARN --output text",
+}
+
+
 def run_aws_command(args: list[str]) -> int:
     if "--version" in args:
         print(version_line())
         return 0
+    if "--help" in args or "-h" in args:  # the AWS CLI's manual page, after an example
+        print(f"example:\n  {EXAMPLES[args[0]]}\n", flush=True)
+        args = [args[0], "help"]
     driver = create_clidriver()
     driver.session.get_component("event_emitter").register_last("building-argument-table", _replace_skeleton_argument)
     return int(driver.main(["bedrock", *local_defaults(args)]))
