@@ -134,4 +134,5 @@ def run_aws_command(args: list[str]) -> int:
         args = [args[0], "help"]
     driver = create_clidriver()
     driver.session.get_component("event_emitter").register_last("building-argument-table", _replace_skeleton_argument)
-    return int(driver.main(["bedrock", *local_defaults(args)]))
+    code = driver.main(["bedrock", *local_defaults(args)])
+    return 0 if code is None else int(code)  # like `aws`: sys.exit(None) for help
