@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.formats.test_openai_backend import openai_server  # noqa: F401  (fixture)
+from tests.support.catalogs import openai_catalog
 from tests.support.clients import bedrock
 from tests.support.fault_proxy import FaultProxy
 from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
@@ -19,20 +20,7 @@ from tests.support.server import ServerProcess
 @pytest.fixture
 def proxied(openai_server: str, tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
     proxy = FaultProxy(openai_server).start()
-    catalog = tmp_path / "catalog.toml"
-    catalog.write_text(f"""
-[backends.remote]
-backend = "openai"
-base_url = "{proxy.url}"
-model = "smollm2"
-max_in_flight = 2
-timeout_seconds = 2
-
-[[models]]
-match = ["local.flaky"]
-format = "anthropic-messages"
-backend = "remote"
-""")
+    catalog = openai_catalog(tmp_path / "catalog.toml", proxy.url, "local.flaky", max_in_flight=2, timeout_seconds=2)
     server = ServerProcess(tmp_path / "data", extra_args=("--catalog", str(catalog), "--batch-size", "2")).start()
     yield {"proxy": proxy, "server": server, "client": bedrock(server.url)}
     server.stop()

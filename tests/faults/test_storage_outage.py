@@ -32,14 +32,22 @@ def rows(count: int) -> list[dict[str, Any]]:
     return [{"recordId": f"S{i:05d}", "modelInput": claude_input("padding " * 120 + str(i))} for i in range(count)]
 
 
-def test_job_waits_out_an_outage_and_continues(start_server: Callable[..., Any], seaweed: SeaweedS3) -> None:
+def running_job(start_server: Callable[..., Any], seaweed: SeaweedS3, bucket: str, count: int,
+                outage_limit: str) -> tuple[Any, str]:
+    """A server on SeaweedFS and a job of ``count`` records that has started running."""
     s3 = s3_client(seaweed)
-    s3.create_bucket(Bucket="outage")
-    put_jsonl(s3, "outage", "in/a.jsonl", rows(2500))
-    server = start_server("--s3-endpoint-url", seaweed.url, "--batch-size", "4", "--storage-outage-seconds", "90", env=S3_ENV)
+    s3.create_bucket(Bucket=bucket)
+    put_jsonl(s3, bucket, "in/a.jsonl", rows(count))
+    server = start_server("--s3-endpoint-url", seaweed.url, "--batch-size", "4", "--storage-outage-seconds", outage_limit,
+                          env=S3_ENV)
     client = bedrock(server.url)
-    arn = create_job(client, "s3://outage/in/", "s3://outage/out/", model=MEDIUM)
+    arn = create_job(client, f"s3://{bucket}/in/", f"s3://{bucket}/out/", model=MEDIUM)
     wait_for(client, arn, {"InProgress"})
+    return client, arn
+
+
+def test_job_waits_out_an_outage_and_continues(start_server: Callable[..., Any], seaweed: SeaweedS3) -> None:
+    client, arn = running_job(start_server, seaweed, "outage", 2500, "90")
     time.sleep(0.5)
     seaweed.stop()
     time.sleep(OUTAGE_SECONDS)
@@ -55,13 +63,7 @@ def test_job_waits_out_an_outage_and_continues(start_server: Callable[..., Any],
 
 
 def test_outage_past_the_limit_fails_the_job_with_the_storage_error(start_server: Callable[..., Any], seaweed: SeaweedS3) -> None:
-    s3 = s3_client(seaweed)
-    s3.create_bucket(Bucket="outage2")
-    put_jsonl(s3, "outage2", "in/a.jsonl", rows(1500))
-    server = start_server("--s3-endpoint-url", seaweed.url, "--batch-size", "4", "--storage-outage-seconds", "3", env=S3_ENV)
-    client = bedrock(server.url)
-    arn = create_job(client, "s3://outage2/in/", "s3://outage2/out/", model=MEDIUM)
-    wait_for(client, arn, {"InProgress"})
+    client, arn = running_job(start_server, seaweed, "outage2", 1500, "3")
     seaweed.stop()
     job = wait_for(client, arn, timeout=120)
     assert job["status"] == "Failed" and "Storage error" in job["message"] and "retries" in job["message"]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from batchrock.catalog import resolve_package_path
+from tests.support.catalogs import openai_catalog
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
 from tests.support.server import ServerProcess, free_port
@@ -41,19 +42,7 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_job_through_an_openai_compatible_server(openai_server: str, tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog.toml"
-    catalog.write_text(f"""
-[backends.remote]
-backend = "openai"
-base_url = "{openai_server}"
-model = "smollm2"
-max_in_flight = 4
-
-[[models]]
-match = ["local.smollm2-remote"]
-format = "anthropic-messages"
-backend = "remote"
-""")
+    catalog = openai_catalog(tmp_path / "catalog.toml", openai_server, "local.smollm2-remote", max_in_flight=4)
     server = ServerProcess(tmp_path / "data", extra_args=("--catalog", str(catalog))).start()
     try:
         client = bedrock(server.url)
