@@ -24,6 +24,7 @@ from batchrock.formats.base import Format
 from batchrock.formats.converse import CONVERSE
 from batchrock.formats.registry import format_named
 from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
+from batchrock.jobs.transitions import TERMINAL
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
 from batchrock.store.base import StatusChange
@@ -60,9 +61,7 @@ class JobLifecycle:
         self.policy = policy
 
     def _move(self, job: Job, source: JobStatus, target: JobStatus, message: str | None = None) -> bool:
-        ended = target in (JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED, JobStatus.FAILED,
-                           JobStatus.STOPPED, JobStatus.EXPIRED)
-        change = StatusChange(job.job_id, source, target, self.deps.clock.now(), message=message, ended=ended)
+        change = StatusChange(job.job_id, source, target, self.deps.clock.now(), message=message, ended=target in TERMINAL)
         return self.deps.store.change_status(change)
 
     def validate(self, job: Job) -> None:

@@ -19,7 +19,8 @@ from enum import Enum
 from batchrock.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.records import InputRecord, error_line, is_blank, parse_line, success_line
-from batchrock.formats.base import Format, FormatError
+from batchrock.engine.validate import examine_record
+from batchrock.formats.base import Format
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
 from batchrock.storage.base import Location, ObjectStore, StorageError, read_lines
@@ -183,19 +184,9 @@ class JobRunner:
                        output_tokens=progress.output_tokens + output_tokens)
 
     def _prepare(self, file_index: int, line: bytes, number: int, seen: set[str]) -> _Pending:
-        if len(line) > self.deps.config.max_record_bytes:
-            record = parse_line(b"null", self.job.job_id, file_index, number)
-            return _Pending(record, None, f"line {number} is {len(line)} bytes; the limit per record is {self.deps.config.max_record_bytes}")
-        record = parse_line(line, self.job.job_id, file_index, number)
-        if not record.runnable:
-            return _Pending(record, None, record.problem)
-        if record.record_id in seen:
-            return _Pending(record, None, f"duplicate recordId {record.record_id}")
-        seen.add(record.record_id)
-        try:
-            return _Pending(record, self.fmt.parse(record.model_input), None)
-        except FormatError as error:
-            return _Pending(record, None, f"modelInput: {error}")
+        record, request, problem = examine_record(self.job.job_id, file_index, line, number, self.fmt, seen,
+                                                  self.deps.config.max_record_bytes)
+        return _Pending(record, request, problem)
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         """Run a batch with per-record retries; while the backend looks down, pause rather than fail."""
@@ -210,10 +201,7 @@ class JobRunner:
         return results
 
     def _halt_requested(self) -> bool:
-        if self.deps.shutdown.is_set():
-            return True
-        current = self.deps.store.get_job_by_id(self.job.job_id)
-        return current is None or current.status is JobStatus.STOPPING or self.deps.clock.now() >= self.job.expiration_time
+        return self.deps.shutdown.is_set() or self._halt_reason() is not None
 
     async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         results = await self._call_backend(requests)
@@ -287,6 +275,9 @@ class JobRunner:
         if now < self._next_halt_check:
             return None
         self._next_halt_check = now + self.deps.config.progress_seconds
+        return self._halt_reason()
+
+    def _halt_reason(self) -> Halt | None:
         current = self.deps.store.get_job_by_id(self.job.job_id)
         if current is None or current.status is JobStatus.STOPPING:
             return Halt.STOP

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import input_objects, output_key
-from batchrock.engine.records import is_blank, parse_line
+from batchrock.backends.base import GenerationRequest
+from batchrock.engine.records import InputRecord, is_blank, parse_line
 from batchrock.formats.base import Format, FormatError
 from batchrock.jobs.model import Job
 from batchrock.storage.base import Location, ObjectStore, StorageError, read_lines
@@ -97,19 +98,32 @@ def _scan_file(job: Job, store: ObjectStore, bucket: str, key: str, index: int, 
     return records, runnable, first_problem
 
 
-def record_problem(job: Job, line: bytes, index: int, number: int, fmt: Format, seen: set[str],
-                   config: EngineConfig) -> str | None:
-    """Why a record cannot run (it will be an error record), or None. Shared with the runner."""
-    if len(line) > config.max_record_bytes:
-        return f"line {number} is {len(line)} bytes; the limit per record is {config.max_record_bytes}"
-    record = parse_line(line, job.job_id, index, number)
+def examine_record(job_id: str, file_index: int, line: bytes, number: int, fmt: Format, seen: set[str],
+                   max_record_bytes: int) -> tuple[InputRecord, GenerationRequest | None, str | None]:
+    """The record on a line, its backend request, or why it cannot run (it becomes an error record).
+
+    The one set of record rules, used by Validating and by the runner alike; ``seen`` collects
+    recordIds so later duplicates are caught.
+    """
+    if len(line) > max_record_bytes:
+        record = parse_line(b"null", job_id, file_index, number)
+        return record, None, f"line {number} is {len(line)} bytes; the limit per record is {max_record_bytes}"
+    record = parse_line(line, job_id, file_index, number)
     if not record.runnable:
-        return record.problem
+        return record, None, record.problem
     if record.record_id in seen:
-        return f"line {number}: duplicate recordId {record.record_id}"
+        return record, None, f"duplicate recordId {record.record_id}"
     seen.add(record.record_id)
     try:
-        fmt.parse(record.model_input)
+        return record, fmt.parse(record.model_input), None
     except FormatError as error:
-        return f"line {number}: modelInput: {error}"
-    return None
+        return record, None, f"modelInput: {error}"
+
+
+def record_problem(job: Job, line: bytes, index: int, number: int, fmt: Format, seen: set[str],
+                   config: EngineConfig) -> str | None:
+    """Why a record cannot run, naming its line; None when it can."""
+    _record, _request, problem = examine_record(job.job_id, index, line, number, fmt, seen, config.max_record_bytes)
+    if problem is None or problem.startswith("line "):
+        return problem
+    return f"line {number}: {problem}"
