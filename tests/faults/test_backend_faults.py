@@ -1,6 +1,7 @@
 """Backend failures through a fault-injecting proxy in front of a real OpenAI-compatible server
 (llama-cpp-python's server with the packaged model): 429/503 answers, hangs, malformed JSON, a
-server that goes away and comes back, and a record the backend always rejects."""
+server that goes away and comes back, a record the backend always rejects, and the server
+process killed mid-job."""
 
 from __future__ import annotations
 
