@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -55,9 +56,10 @@ class SeaweedS3:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)  # its graceful stop can hang for long: wait briefly
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
             self.process = None

@@ -9,7 +9,7 @@ import awscli  # noqa: F401  isort:skip
 import argparse
 import sys
 
-from batchrock.cli import aws, models, run, serve, worker
+from batchrock.cli import aws, models, resume, run, serve, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(subparsers)
     models.add_parser(subparsers)
     worker.add_parser(subparsers)
+    resume.add_parser(subparsers)
     run.add_parsers(subparsers)
     return parser
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
+from batchrock.cli.resume import resume_failed
 from batchrock.engine.config import EngineConfig
 from batchrock.runtime import Runtime
 from batchrock.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
@@ -37,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-connections", type=int, default=1000, help="concurrent connections before 503 (default 1000)")
     parser.add_argument("--body-timeout-seconds", type=float, default=30.0, help="time allowed to receive a request body (default 30)")
     parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
+    parser.add_argument("--resume-failed", action="store_true",
+                        help="on start, resume every job that failed because storage was unreachable (see `batchrock resume`)")
     parser.set_defaults(run=run)
 
 
@@ -112,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_exposure(settings)
     runtime = Runtime.build(settings, engine_from(args))
+    if args.resume_failed:
+        for job_id in resume_failed(runtime.store, None):
+            print(f"batchrock: resuming job {job_id} (it failed on a storage error)", file=sys.stderr, flush=True)
     try:
         uvicorn.run(runtime.app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                     limit_concurrency=settings.max_connections, timeout_keep_alive=10, h11_max_incomplete_event_size=16 * 1024)

@@ -27,7 +27,7 @@ from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
 from batchrock.jobs.transitions import TERMINAL
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
-from batchrock.store.base import StatusChange
+from batchrock.store.base import FailureKind, StatusChange
 
 log = logging.getLogger("batchrock.engine")
 
@@ -54,14 +54,22 @@ def check_access(job: Job, policy: Policy, objects: object) -> None:
                          "cannot encrypt output with a KMS key.")
 
 
+def storage_failure_message(job: Job, error: StorageError) -> str:
+    hint = (f" The job kept its checkpoint: once storage is back, `batchrock resume {job.job_id}` "
+            "(or restarting with `batchrock serve --resume-failed`) resumes it where it stopped.")
+    return f"Storage error: {str(error)[:2048 - len(hint) - 15]}{hint}"
+
+
 class JobLifecycle:
     def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy) -> None:
         self.deps = deps
         self.catalog = catalog
         self.policy = policy
 
-    def _move(self, job: Job, source: JobStatus, target: JobStatus, message: str | None = None) -> bool:
-        change = StatusChange(job.job_id, source, target, self.deps.clock.now(), message=message, ended=target in TERMINAL)
+    def _move(self, job: Job, source: JobStatus, target: JobStatus, message: str | None = None,
+              failure_kind: FailureKind | None = None) -> bool:
+        change = StatusChange(job.job_id, source, target, self.deps.clock.now(), message=message,
+                              ended=target in TERMINAL, failure_kind=failure_kind)
         return self.deps.store.change_status(change)
 
     def validate(self, job: Job) -> None:
@@ -100,7 +108,7 @@ class JobLifecycle:
             else:
                 halt = await runner.run()
         except StorageError as error:
-            self._end(job, runner.files, JobStatus.FAILED, f"Storage error: {error}")
+            self._end(job, runner.files, JobStatus.FAILED, storage_failure_message(job, error), failure_kind=FailureKind.STORAGE)
             return
         if halt is Halt.SHUTDOWN:
             log.info("job %s: checkpointed for shutdown; it resumes on the next start", job.job_id)
@@ -120,11 +128,11 @@ class JobLifecycle:
             self._end(job, files, JobStatus.COMPLETED, None)
 
     def _end(self, job: Job, files: list, target: JobStatus, message: str | None,
-             source: JobStatus = JobStatus.IN_PROGRESS) -> None:
+             source: JobStatus = JobStatus.IN_PROGRESS, failure_kind: FailureKind | None = None) -> None:
         counts = total_counts(files, job.counts.total)
         self._write_manifest(job, counts)
         self.deps.store.update_counts(job.job_id, counts, self.deps.clock.now())
-        if not self._move(job, source, target, message):
+        if not self._move(job, source, target, message, failure_kind):
             # stopped while finishing: a stop request wins over the natural ending
             self._move(job, JobStatus.STOPPING, JobStatus.STOPPED)
 

@@ -26,7 +26,8 @@ class S3ObjectStore:
     def __init__(self, endpoint_url: str | None, region: str = "us-east-1", min_part_size: int = S3_MIN_PART_SIZE,
                  kms_key_id: str | None = None) -> None:
         session = botocore.session.get_session()
-        config = Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"},
+        # one quick retry here: RetryingObjectStore does the long, outage-aware waiting
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"},
                         connect_timeout=5, read_timeout=60)
         self.client: Any = session.create_client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         self.min_part_size = min_part_size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Iterable, Protocol
 
 from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
@@ -69,6 +70,12 @@ class JobQuery:
     after: ListCursor | None = None
 
 
+class FailureKind(str, Enum):
+    """Why a job failed, where an operator may resume it once the cause is gone."""
+
+    STORAGE = "storage"  # the object store stayed unreachable past the outage limit
+
+
 @dataclass(frozen=True)
 class StatusChange:
     """A compare-and-set: move ``job_id`` from ``expected`` to ``target`` at ``now``."""
@@ -79,6 +86,7 @@ class StatusChange:
     now: datetime
     message: str | None = None
     ended: bool = False
+    failure_kind: FailureKind | None = None
 
 
 class JobStore(Protocol):
@@ -115,5 +123,7 @@ class JobStore(Protocol):
     def checkpoint(self, job_id: str, worker_id: str, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool: ...
 
     def expire_unstarted(self, now: datetime, message: str) -> int: ...
+
+    def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]: ...
 
     def close(self) -> None: ...

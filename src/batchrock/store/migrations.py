@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select, text
 
 from batchrock.store import schema
 from batchrock.store.timecodec import now_micros
@@ -24,10 +24,17 @@ def _create_job_files(conn: Connection) -> None:
     schema.job_files.create(conn)
 
 
+def _add_jobs_failure_kind(conn: Connection) -> None:
+    # 0001 creates ``jobs`` from the current table definition, so a new store has it already
+    if "failure_kind" not in {column["name"] for column in inspect(conn).get_columns("jobs")}:
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN failure_kind VARCHAR(16)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_create_jobs", _create_jobs),
     ("0002_create_job_tags", _create_job_tags),
     ("0003_create_job_files", _create_job_files),
+    ("0004_add_jobs_failure_kind", _add_jobs_failure_kind),
 )
 
 

@@ -26,6 +26,8 @@ jobs = Table(
     Column("request_fingerprint", String(64), nullable=False),
     Column("status", String(32), nullable=False),
     Column("message", Text),
+    # why a Failed job failed, when an operator may resume it ("storage"); NULL otherwise
+    Column("failure_kind", String(16)),
     Column("submit_us", BigInteger, nullable=False),
     Column("last_modified_us", BigInteger, nullable=False),
     Column("end_us", BigInteger),

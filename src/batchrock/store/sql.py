@@ -16,6 +16,7 @@ from batchrock.jobs.transitions import check_transition
 import orjson
 
 from batchrock.store.base import (
+    FailureKind,
     FileProgress,
     DuplicateClientToken,
     DuplicateJobName,
@@ -183,6 +184,8 @@ class SqlJobStore:
             values["message"] = change.message
         if change.ended:
             values["end_us"] = to_micros(change.now)
+        if change.failure_kind is not None:
+            values["failure_kind"] = change.failure_kind.value
         statement = (
             update(jobs)
             .where(jobs.c.job_id == change.job_id, jobs.c.status == change.expected.value)
@@ -308,6 +311,22 @@ class SqlJobStore:
         )
         with self._writing() as conn:
             return int(conn.execute(statement).rowcount)
+
+    def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]:
+        """Failed jobs whose failure is one of ``kinds`` go back to Scheduled, to resume from their
+        last checkpoint. Failed is otherwise terminal; only an operator asks for this."""
+        conditions = [jobs.c.status == JobStatus.FAILED.value, jobs.c.failure_kind.in_([kind.value for kind in kinds])]
+        if job_ids is not None:
+            conditions.append(jobs.c.job_id.in_(list(job_ids)))
+        statement = (
+            update(jobs)
+            .where(*conditions)
+            .values(status=JobStatus.SCHEDULED.value, message=None, end_us=None, failure_kind=None,
+                    last_modified_us=to_micros(now), lease_owner=None, lease_expires_us=None)
+            .returning(jobs.c.job_id)
+        )
+        with self._writing() as conn:
+            return sorted(conn.execute(statement).scalars())
 
 
 def _file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:

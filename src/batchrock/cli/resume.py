@@ -1,0 +1,73 @@
+"""``batchrock resume``: resume jobs that failed because storage stayed unreachable.
+
+Failed is a terminal status, as in Bedrock; this operator command is the one way out of it, and
+only for failures that were the world's fault (``FailureKind``), not the job's. A resumed job goes
+back to Scheduled and continues from its last checkpoint: records already written are not run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from batchrock.jobs.clock import SystemClock
+from batchrock.settings import default_data_dir
+from batchrock.store.base import FailureKind, JobStore
+from batchrock.store.sql import SqlJobStore, sqlite_url
+
+RESUMABLE = (FailureKind.STORAGE,)
+DESCRIPTION = ("Move jobs that failed because storage stayed unreachable back to Scheduled; a worker continues "
+               "each from its last checkpoint. Other failed jobs stay Failed.")
+EXAMPLE = """examples:
+  batchrock resume abcd1234efgh               # one job, by id or ARN
+  batchrock resume --all --data-dir ./data    # every job that failed on a storage error
+  batchrock serve --resume-failed             # the same, when the server starts
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("resume", help="resume jobs that failed because storage was unreachable",
+                                   description=DESCRIPTION, epilog=EXAMPLE,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("jobs", nargs="*", metavar="JOB", help="job ids or ARNs")
+    parser.add_argument("--all", action="store_true", help="every job that failed on a storage error")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where the job store lives (default ~/.batchrock)")
+    parser.add_argument("--database-url", default=None, help="SQLAlchemy URL of the job store (default: SQLite in the data dir)")
+    parser.set_defaults(run=run)
+
+
+def job_id_of(identifier: str) -> str:
+    return identifier.rsplit("/", 1)[-1]
+
+
+def resume_failed(store: JobStore, job_ids: list[str] | None) -> list[str]:
+    """Resume the given jobs (None: all) that failed on a resumable cause; returns those resumed."""
+    return store.resume_failed(job_ids, RESUMABLE, SystemClock().now())
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.jobs) == args.all:
+        print("batchrock resume: name the jobs to resume, or pass --all", file=sys.stderr)
+        return 2
+    store = SqlJobStore(args.database_url or sqlite_url(args.data_dir or default_data_dir()))
+    try:
+        wanted = None if args.all else [job_id_of(job) for job in args.jobs]
+        resumed = resume_failed(store, wanted)
+        for job_id in resumed:
+            print(f"resumed {job_id}: Scheduled; a worker continues it from its last checkpoint")
+        refused = [job_id for job_id in wanted or [] if job_id not in resumed]
+        for job_id in refused:
+            print(f"batchrock resume: {job_id}: {_why_not(store, job_id)}", file=sys.stderr)
+        if args.all and not resumed:
+            print("no job to resume: none failed on a storage error")
+        return 1 if refused else 0
+    finally:
+        store.close()
+
+
+def _why_not(store: JobStore, job_id: str) -> str:
+    job = store.get_job_by_id(job_id)
+    if job is None:
+        return "no such job in this job store"
+    return f"it is {job.status.value}; only jobs that failed on a storage error can be resumed"
