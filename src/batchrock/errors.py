@@ -93,6 +93,14 @@ class InternalServer(ServiceError):
     fallback_status = 500
 
 
+class StoreUnwritableError(InternalServer):
+    """A server-side condition, not the client's mistake: reads still work, changes wait."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The job store cannot accept changes right now ({reason}). Reads still work; "
+                         "retry once the data dir has free space and is writable.")
+
+
 class UnknownOperation(ServiceError):
     code = "UnknownOperationException"
     fallback_status = 404

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
@@ -24,12 +26,34 @@ from batchrock.storage.base import ObjectStore
 from batchrock.storage.local import LocalObjectStore
 from batchrock.storage.retrying import RetryingObjectStore
 from batchrock.storage.s3 import S3ObjectStore
-from batchrock.store.sql import SqlJobStore, sqlite_url
+from batchrock.store.base import StoreUnwritable
+from batchrock.store.dbfaults import read_only_sqlite_url
+from batchrock.store.sql import SQLITE_FILE, SqlJobStore, sqlite_url
 
 
 def object_store_for(settings: Settings) -> ObjectStore:
-    inner: ObjectStore = S3ObjectStore(settings.s3_endpoint_url) if settings.s3_endpoint_url else LocalObjectStore(settings.data_dir)
+    if settings.s3_endpoint_url:
+        inner: ObjectStore = S3ObjectStore(settings.s3_endpoint_url)
+    else:
+        keep_free = settings.keep_free_bytes if settings.database_url is None else 0
+        inner = LocalObjectStore(settings.data_dir, keep_free)
     return RetryingObjectStore(inner, settings.storage_outage_seconds)
+
+
+def store_for(settings: Settings) -> SqlJobStore:
+    """The job store; a SQLite store in a data dir that cannot be written opens read-only."""
+    if settings.database_url:
+        return SqlJobStore(settings.database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if data_dir_writable(settings.data_dir):
+        return SqlJobStore(sqlite_url(settings.data_dir))
+    if not (settings.data_dir / SQLITE_FILE).exists():
+        raise StoreUnwritable(f"the data dir {settings.data_dir} is read-only and holds no job store")
+    return SqlJobStore(read_only_sqlite_url(settings.data_dir / SQLITE_FILE), read_only=True)
+
+
+def data_dir_writable(data_dir: Path) -> bool:
+    return os.access(data_dir, os.W_OK)
 
 
 def clock_for(settings: Settings) -> Clock:
@@ -50,8 +74,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> "Runtime":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SqlJobStore(settings.database_url or sqlite_url(settings.data_dir))
+        store = store_for(settings)
         clock = clock or clock_for(settings)
         credentials = CredentialsFile(settings.credentials_file) if settings.credentials_file else None
         policy = Policy(credentials)

@@ -42,6 +42,7 @@ class Settings:
     body_timeout_seconds: float = 30.0
     max_header_bytes: int = 16 * 1024
     storage_outage_seconds: float = 120.0
+    keep_free_bytes: int = 64 * 1024 * 1024  # local buckets leave this much room for the job store
     max_connections: int = 1000
 
     def secret(self) -> bytes:
@@ -55,4 +56,6 @@ class Settings:
                 return path.read_bytes()
             with os.fdopen(fd, "wb") as handle:
                 handle.write(os.urandom(32))
+                handle.flush()
+                os.fsync(handle.fileno())
         return path.read_bytes()

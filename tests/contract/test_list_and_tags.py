@@ -127,3 +127,12 @@ def test_tagging_other_resources_and_reserved_keys(client: Any) -> None:
     code, status, _ = error_of(lambda: client.list_tags_for_resource(resourceARN="arn:aws:s3:::not a bedrock arn!"))
     assert (code, status) == ("ValidationException", 400)
 
+
+
+def test_a_tag_key_repeated_in_one_request_is_a_validation_error(client: Any) -> None:
+    twice = [{"key": "team", "value": "ml"}, {"key": "team", "value": "ai"}]
+    code, status, message = error_of(lambda: client.create_model_invocation_job(**job_request(tags=twice)))
+    assert (code, status) == ("ValidationException", 400) and "repeated: team" in message
+    arn = client.create_model_invocation_job(**job_request())["jobArn"]
+    code, status, message = error_of(lambda: client.tag_resource(resourceARN=arn, tags=twice))
+    assert (code, status) == ("ValidationException", 400) and "repeated: team" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from tests.support.jobs import claude_input, create_job, read_output_lines, records, wait_for, write_jsonl
@@ -78,3 +79,16 @@ def test_converse_invocation_type(engine: dict[str, Any]) -> None:
     line = read_output_lines(engine["buckets"] / "bucket/out" / arn.rsplit("/", 1)[1] / "x.jsonl.out")[0]
     assert line["modelOutput"]["output"]["message"]["content"][0]["text"] == "echo: hi there"
     assert line["modelOutput"]["stopReason"] == "end_turn"
+
+
+def test_an_input_that_shrinks_while_the_job_runs_fails_it(engine: dict[str, Any]) -> None:
+    client, buckets = engine["client"], engine["buckets"]
+    rows = [{"recordId": f"P{i:04d}", "modelInput": claude_input("padding " * 500 + str(i))} for i in range(300)]
+    write_jsonl(buckets / "bkt/shrink/x.jsonl", rows)  # larger than one read, so the change is seen
+    arn = create_job(client, "s3://bkt/shrink/", "s3://bkt/shrink-out/", model="slow.model-v1")
+    while client.get_model_invocation_job(jobIdentifier=arn).get("processedRecordCount", 0) < 20:
+        time.sleep(0.05)
+    write_jsonl(buckets / "bkt/shrink/x.jsonl", rows[:150])  # replaced in place, as a careless upload does
+    job = wait_for(client, arn, timeout=60)
+    assert job["status"] == "Failed", job
+    assert "changed while the job ran: it held 300 records when validated" in job["message"], job["message"]

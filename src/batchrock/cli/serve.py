@@ -15,6 +15,7 @@ from batchrock.cli.resume import resume_failed
 from batchrock.engine.config import EngineConfig
 from batchrock.runtime import Runtime
 from batchrock.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
+from batchrock.store.base import StoreUnwritable
 
 EXAMPLE = """example:
   batchrock serve --port 8787 --data-dir ./data
@@ -52,6 +53,9 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
                         help="S3-compatible endpoint for s3:// URIs (default: local buckets in <data-dir>/buckets)")
     parser.add_argument("--storage-outage-seconds", type=float, default=120.0,
                         help="how long a job waits out an unreachable object store before failing (default 120)")
+    parser.add_argument("--keep-free-bytes", type=int, default=64 * 1024 * 1024,
+                        help="local buckets stop writing when the data dir would have less free space than this, "
+                             "leaving it to the job store (default 64 MiB)")
     parser.add_argument("--credentials-file", type=Path, default=os.environ.get("BATCHROCK_CREDENTIALS_FILE"),
                         help="access keys, accounts, roles and bucket owners (TOML); without it: development mode")
     parser.add_argument("--regions", default=None, help="comma-separated regions to serve (default: any)")
@@ -80,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         clock_offset_file=Path(clock_file) if clock_file else None,
         credentials_file=args.credentials_file,
         storage_outage_seconds=args.storage_outage_seconds,
+        keep_free_bytes=args.keep_free_bytes,
         allow_insecure=getattr(args, "allow_insecure", False),
         regions=frozenset(args.regions.split(",")) if args.regions else None,
         max_connections=getattr(args, "max_connections", 1000),
@@ -110,11 +115,22 @@ def check_exposure(settings: Settings) -> None:
           "SigV4 signature is accepted and the account comes from the access key", file=sys.stderr, flush=True)
 
 
+def build_runtime(settings: Settings, engine: EngineConfig, command: str) -> Runtime:
+    try:
+        runtime = Runtime.build(settings, engine)
+    except StoreUnwritable as problem:
+        raise SystemExit(f"batchrock {command}: {problem.reason}") from None
+    if runtime.store.write_problem is not None:
+        print(f"batchrock: {runtime.store.write_problem}: answering reads only; jobs wait until batchrock runs on a "
+              "writable data dir", file=sys.stderr, flush=True)
+    return runtime
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(args)
     check_exposure(settings)
-    runtime = Runtime.build(settings, engine_from(args))
+    runtime = build_runtime(settings, engine_from(args), "serve")
     if args.resume_failed:
         for job_id in resume_failed(runtime.store, None):
             print(f"batchrock: resuming job {job_id} (it failed on a storage error)", file=sys.stderr, flush=True)

@@ -7,8 +7,7 @@ import logging
 import signal
 import threading
 
-from batchrock.cli.serve import add_runtime_flags, engine_from, settings_from
-from batchrock.runtime import Runtime
+from batchrock.cli.serve import add_runtime_flags, build_runtime, engine_from, settings_from
 
 EXAMPLE = """example:
   batchrock serve --data-dir /srv/batchrock --max-running-jobs 2
@@ -27,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = Runtime.build(settings_from(args), engine_from(args))
+    runtime = build_runtime(settings_from(args), engine_from(args), "worker")
     worker = runtime.worker()
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -18,7 +18,7 @@ import orjson
 from batchrock.backends.registry import UnknownBackend, backend_for
 from batchrock.catalog import Catalog, CatalogError
 from batchrock.engine.inputs import manifest_key
-from batchrock.engine.runner import Halt, JobRunner, RunDeps, total_counts
+from batchrock.engine.runner import Halt, InputChanged, JobRunner, RunDeps, total_counts
 from batchrock.engine.validate import JobInvalid, validate_job
 from batchrock.formats.base import Format
 from batchrock.formats.converse import CONVERSE
@@ -109,6 +109,9 @@ class JobLifecycle:
                 halt = await runner.run()
         except StorageError as error:
             self._end(job, runner.files, JobStatus.FAILED, storage_failure_message(job, error), failure_kind=FailureKind.STORAGE)
+            return
+        except InputChanged as error:
+            self._end(job, runner.files, JobStatus.FAILED, str(error))
             return
         if halt is Halt.SHUTDOWN:
             log.info("job %s: checkpointed for shutdown; it resumes on the next start", job.job_id)

@@ -36,6 +36,10 @@ class Halt(str, Enum):
     SHUTDOWN = "shutdown"    # the process is stopping: checkpoint and leave the job to resume
 
 
+class InputChanged(Exception):
+    """An input file no longer holds the records it held when the job was validated."""
+
+
 class LeaseLost(Exception):
     """Another worker owns the job now: this one writes nothing more."""
 
@@ -132,6 +136,10 @@ class JobRunner:
         else:
             if batch:
                 progress = await self._run_batch(progress, batch, seen, buffer)
+            if number != progress.record_count:
+                stream.close()
+                raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
+                                   f"ran: it held {progress.record_count} records when validated and {number} now.")
         stream.close()
         self._finish_file(index, progress, buffer)
         return halt

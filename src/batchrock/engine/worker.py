@@ -21,6 +21,7 @@ from batchrock.engine.lifecycle import JobLifecycle
 from batchrock.engine.runner import LeaseLost, RunDeps
 from batchrock.jobs.model import Job, JobStatus
 from batchrock.security.policy import Policy
+from batchrock.store.base import StoreUnwritable
 
 log = logging.getLogger("batchrock.worker")
 
@@ -43,6 +44,7 @@ class Worker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._store_trouble: str | None = None
 
     def start(self) -> None:
         for target, name in ((self._loop, "batchrock-worker"), (self._heartbeat_loop, "batchrock-heartbeat")):
@@ -63,6 +65,8 @@ class Worker:
         while not self._stop.wait(self.config.lease_seconds / 3):
             try:
                 self._heartbeat()
+            except StoreUnwritable as problem:
+                self._note_store_trouble(problem)
             except Exception:
                 log.exception("heartbeat failed")
 
@@ -70,10 +74,24 @@ class Worker:
         while not self._stop.is_set():
             try:
                 busy = self.tick()
+                self._note_store_trouble(None)
+            except StoreUnwritable as problem:
+                self._note_store_trouble(problem)
+                busy = False
             except Exception:
                 log.exception("worker turn failed")
                 busy = False
             self._stop.wait(0.05 if busy else self.config.poll_seconds)
+
+    def _note_store_trouble(self, problem: StoreUnwritable | None) -> None:
+        """One log line when the store stops (or starts again) taking writes, not one per turn."""
+        reason = None if problem is None else problem.reason
+        if reason != self._store_trouble:
+            if reason is None:
+                log.warning("the job store accepts writes again; claiming work")
+            else:
+                log.error("the job store cannot be written (%s); no job moves until it can", reason)
+            self._store_trouble = reason
 
     def tick(self) -> bool:
         """One turn; True when it found work (so the next turn comes sooner)."""
@@ -97,9 +115,16 @@ class Worker:
         return job
 
     def _release(self, job_id: str) -> None:
+        self._let_lease_lapse(job_id)
+        try:
+            self.deps.store.release_lease(job_id, self.deps.worker_id)
+        except StoreUnwritable:
+            pass  # it lapses instead
+
+    def _let_lease_lapse(self, job_id: str) -> None:
+        """No more heartbeats for this job: once its lease lapses, a worker resumes it from its checkpoint."""
         with self._lock:
             self._leases.discard(job_id)
-        self.deps.store.release_lease(job_id, self.deps.worker_id)
 
     def _validate_one(self) -> bool:
         job = self._claim(_TO_VALIDATE)
@@ -125,10 +150,14 @@ class Worker:
             asyncio.run(self.lifecycle.run(job))
         except LeaseLost:
             log.warning("job %s: lease lost to another worker; abandoning this run", job.job_id)
+        except StoreUnwritable as problem:
+            log.error("job %s: the job store cannot be written (%s); the job halts at its last checkpoint and "
+                      "resumes when the store accepts writes again", job.job_id, problem.reason)
+            self._let_lease_lapse(job.job_id)
+            return
         except Exception:
             log.exception("job %s: run crashed; it resumes when its lease lapses", job.job_id)
-            with self._lock:  # no more heartbeats: the lease lapses and the job is retried later
-                self._leases.discard(job.job_id)
+            self._let_lease_lapse(job.job_id)
             return
         finally:
             with self._lock:

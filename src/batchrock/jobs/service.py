@@ -69,8 +69,8 @@ class JobService:
             self.policy.check_role(owner.account_id, spec.role_arn)
         except AccessProblem as problem:
             raise AccessDenied(str(problem)) from None
-        self._check_tag_keys([tag.key for tag in tags])
-        if len({tag.key for tag in tags}) > self.max_tags:
+        self._check_new_tags(tags)
+        if len(tags) > self.max_tags:
             raise TooManyTags(f"A job can have at most {self.max_tags} tags.", spec.job_name)
         digest = fingerprint(spec, tags)
         if spec.client_request_token:
@@ -116,7 +116,15 @@ class JobService:
         job = None if named_owner not in (None, owner) else self.store.get_job(owner, job_id)
         if job is None:
             raise ResourceNotFound(f"Could not find model invocation job {reference}.")
-        return job
+        return self._as_seen(job)
+
+    def _as_seen(self, job: Job) -> Job:
+        """While the store cannot be written, an unfinished job says so: its status cannot move."""
+        problem = self.store.write_problem
+        if problem is None or job.status in TERMINAL:
+            return job
+        return replace(job, message=f"The job store cannot be written ({problem}): this job is held at its last "
+                                    "checkpoint and continues once the store accepts writes again.")
 
     def list(self, request: ListRequest) -> JobPage:
         limit = request.max_results or self.default_page_size
@@ -132,6 +140,8 @@ class JobService:
         if request.next_token:
             query = replace(query, after=self.signer.read(request.next_token, query))
         found = self.store.list_jobs(query)
+        if self.store.write_problem is not None:
+            found = [self._as_seen(job) for job in found]
         if len(found) <= limit:
             return JobPage(found, None)
         page = found[:limit]
@@ -160,7 +170,7 @@ class JobService:
 
     def tag(self, owner: Owner, resource_arn: str, tags: list[Tag]) -> None:
         job = self._tagged_job(owner, resource_arn)
-        self._check_tag_keys([tag.key for tag in tags])
+        self._check_new_tags(tags)
         try:
             self.store.put_tags(job.job_id, tags, self.max_tags)
         except TooManyTagsInStore:
@@ -179,6 +189,14 @@ class JobService:
             return self.get(owner, resource_arn)
         except ResourceNotFound:
             raise ResourceNotFound(f"Could not find resource {resource_arn}.") from None
+
+    @classmethod
+    def _check_new_tags(cls, tags: list[Tag]) -> None:
+        keys = [tag.key for tag in tags]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValidationError(f"Each tag key may appear once in a request; repeated: {', '.join(repeated)}")
+        cls._check_tag_keys(keys)
 
     @staticmethod
     def _check_tag_keys(keys: list[str]) -> None:

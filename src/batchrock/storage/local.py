@@ -23,6 +23,14 @@ class UnsafeKey(StorageError):
     pass
 
 
+def sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _refuse_kms(kms_key_id: str | None) -> None:
     if kms_key_id:
         raise StorageError("the local directory store cannot encrypt with a KMS key; use an S3 endpoint")
@@ -32,12 +40,19 @@ class LocalObjectStore:
     min_part_size = 1
     supports_kms = False
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keep_free_bytes: int = 0) -> None:
+        """``keep_free_bytes``: room left on the data dir's filesystem for the job store, which
+        lives there too; a write that would eat into it fails as if the disk were full."""
         self.root = root
         self.buckets = root / "buckets"
         self.uploads = root / "uploads"
-        self.buckets.mkdir(parents=True, exist_ok=True)
-        self.uploads.mkdir(parents=True, exist_ok=True)
+        for directory in (self.buckets, self.uploads):
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a read-only data dir: reads still work, writes fail with the OS's reason
+                pass
+        self.keep_free_bytes = keep_free_bytes
+        self._store_device = root.stat().st_dev
 
     def _bucket_dir(self, bucket: str) -> Path:
         if not _BUCKET.fullmatch(bucket) or ".." in bucket:
@@ -95,8 +110,21 @@ class LocalObjectStore:
         except OSError as error:
             raise StorageError(f"cannot delete s3://{bucket}/{key}: {error.strerror}") from None
 
+    def _check_room(self, target: Path, size: int) -> None:
+        directory = target.parent
+        while not directory.exists() and directory != self.root:
+            directory = directory.parent
+        if os.stat(directory).st_dev != self._store_device:  # a mount of its own: the job store is not there
+            return
+        stats = os.statvfs(directory)
+        if stats.f_bavail * stats.f_frsize - size < self.keep_free_bytes:
+            raise StorageError(f"cannot write {target.name}: No space left on device (writing {size} bytes would leave "
+                               f"less than {self.keep_free_bytes} bytes free in the data dir, kept for the job store)")
+
     def _write_atomically(self, target: Path, pieces: list[bytes] | list[Path]) -> None:
         try:
+            if self.keep_free_bytes:
+                self._check_room(target, sum(p.stat().st_size if isinstance(p, Path) else len(p) for p in pieces))
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
             with open(temporary, "wb") as handle:
@@ -109,6 +137,7 @@ class LocalObjectStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, target)
+            sync_directory(target.parent)  # the rename itself must survive a crash: checkpoints name these files
         except OSError as error:
             raise StorageError(f"cannot write {target.name}: {error.strerror}") from None
 

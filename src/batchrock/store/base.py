@@ -30,6 +30,14 @@ class TooManyTagsInStore(StoreError):
     pass
 
 
+class StoreUnwritable(StoreError):
+    """The store cannot take writes now (disk full, read-only or failing filesystem); reads work."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class FileProgress:
     """One input file of a job and its last checkpoint: output parts committed so far, and the
@@ -90,6 +98,8 @@ class StatusChange:
 
 
 class JobStore(Protocol):
+    write_problem: str | None  # why the last write failed, while the store cannot be written
+
     def add_job(self, job: Job, tags: Iterable[Tag]) -> None: ...
 
     def get_job(self, owner: Owner, job_id: str) -> Job | None: ...

@@ -38,6 +38,14 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+def pending_migrations(conn: Connection) -> list[str]:
+    """Names of the migrations a store has not had yet (read only)."""
+    if not inspect(conn).has_table(schema.schema_migrations.name):
+        return [name for name, _ in MIGRATIONS]
+    done = set(conn.execute(select(schema.schema_migrations.c.name)).scalars())
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
 def apply_migrations(conn: Connection) -> list[str]:
     """Apply the migrations not yet recorded, in order; returns the names applied now."""
     schema.schema_migrations.create(conn, checkfirst=True)

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, and_, bindparam, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
 from batchrock.jobs.transitions import check_transition
@@ -22,23 +22,30 @@ from batchrock.store.base import (
     DuplicateJobName,
     JobQuery,
     StatusChange,
+    StoreUnwritable,
     TooManyTagsInStore,
 )
-from batchrock.store.migrations import apply_migrations
+from batchrock.store.dbfaults import unwritable_reason
+from batchrock.store.migrations import apply_migrations, pending_migrations
 from batchrock.store.rows import counts_to_row, job_to_row, row_to_job
 from batchrock.store.schema import job_files, job_tags, jobs
 from batchrock.store.timecodec import to_micros
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
+    # FULL: a job the API accepted, and every checkpoint, survives a power cut or a dying disk
+    # (NORMAL would only keep the file consistent, possibly losing the last commits)
+    "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA case_sensitive_like=ON",
 )
 
 
+SQLITE_FILE = "batchrock.db"
+
+
 def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'batchrock.db'}"
+    return f"sqlite:///{data_dir / SQLITE_FILE}"
 
 
 def _prepare_sqlite(engine: Engine, *, transactions: bool) -> None:
@@ -70,7 +77,8 @@ _JOB_BY_TOKEN = select(jobs).where(jobs.c.client_request_token == bindparam("tok
 
 
 class SqlJobStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
+        self.write_problem: str | None = None
         self.engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         self.read_engine = self.engine
         self._compiled_cache: dict[int, tuple[str, list[str] | None]] = {}
@@ -79,15 +87,33 @@ class SqlJobStore:
             _prepare_sqlite(self.engine, transactions=True)
             self.read_engine = create_engine(url)
             _prepare_sqlite(self.read_engine, transactions=False)
-        with self._writing() as conn:
-            apply_migrations(conn)
+        if read_only:
+            self._check_migrated()
+            self.write_problem = "the data dir is read-only"
+        else:
+            with self._writing() as conn:
+                apply_migrations(conn)
+
+    def _check_migrated(self) -> None:
+        with self._reading() as conn:
+            missing = pending_migrations(conn)
+        if missing:
+            raise StoreUnwritable(f"the job store needs migrations {', '.join(missing)} but cannot be written")
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(writer=True)
-            with conn.begin():
-                yield conn
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(writer=True)
+                with conn.begin():
+                    yield conn
+        except OperationalError as error:
+            reason = unwritable_reason(error)
+            if reason is None:
+                raise
+            self.write_problem = reason
+            raise StoreUnwritable(reason) from None
+        self.write_problem = None
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
