@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 # SQLite primary result codes of a store that cannot take writes
 _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
@@ -18,7 +18,7 @@ _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
 _POSTGRES_UNWRITABLE = ("53", "58", "25006")
 
 
-def unwritable_reason(error: OperationalError) -> str | None:
+def unwritable_reason(error: DBAPIError) -> str | None:
     """Why the store cannot be written, or None when ``error`` is some other database error."""
     original = error.orig
     code = getattr(original, "sqlite_errorcode", None)

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, and_, bindparam, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
 from batchrock.jobs.transitions import check_transition
@@ -107,7 +107,7 @@ class SqlJobStore:
                 conn.execution_options(writer=True)
                 with conn.begin():
                     yield conn
-        except OperationalError as error:
+        except DBAPIError as error:
             reason = unwritable_reason(error)
             if reason is None:
                 raise
