@@ -19,7 +19,7 @@ from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, wait_for
 from tests.support.seaweed import S3_ENV, SeaweedS3
 
-OUTAGE_SECONDS = float(os.environ.get("BATCHROCK_TEST_OUTAGE_SECONDS", "8"))
+OUTAGE_SECONDS = float(os.environ.get("BATCHROCK_TEST_OUTAGE_SECONDS", "30"))
 MEDIUM = "medium.model-v1"
 
 
