@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +32,13 @@ from batchrock.store.dbfaults import read_only_sqlite_url
 from batchrock.store.sql import SQLITE_FILE, SqlJobStore, sqlite_url
 
 
-def object_store_for(settings: Settings) -> ObjectStore:
+def object_store_for(settings: Settings, shutdown: threading.Event | None = None) -> ObjectStore:
     if settings.s3_endpoint_url:
         inner: ObjectStore = S3ObjectStore(settings.s3_endpoint_url)
     else:
         keep_free = settings.keep_free_bytes if settings.database_url is None else 0
         inner = LocalObjectStore(settings.data_dir, keep_free)
-    return RetryingObjectStore(inner, settings.storage_outage_seconds)
+    return RetryingObjectStore(inner, settings.storage_outage_seconds, interrupt=shutdown)
 
 
 def store_for(settings: Settings) -> SqlJobStore:
@@ -71,6 +72,7 @@ class Runtime:
     engine: EngineConfig
     credentials: CredentialsFile | None
     policy: Policy
+    shutdown: threading.Event  # set when the process stops: jobs checkpoint, storage waits give up
 
     @classmethod
     def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> "Runtime":
@@ -80,11 +82,12 @@ class Runtime:
         policy = Policy(credentials)
         service = JobService(store, clock, TokenSigner(settings.secret()), policy,
                              default_page_size=settings.default_page_size, max_tags=settings.max_tags_per_resource)
-        return cls(settings, store, clock, service, object_store_for(settings), Catalog.load(settings.catalog_path),
-                   engine or EngineConfig(), credentials, policy)
+        shutdown = threading.Event()
+        return cls(settings, store, clock, service, object_store_for(settings, shutdown), Catalog.load(settings.catalog_path),
+                   engine or EngineConfig(), credentials, policy, shutdown)
 
     def worker(self) -> Worker:
-        deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id())
+        deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id(), self.shutdown)
         return Worker(deps, self.catalog, self.policy)
 
     def app(self) -> Starlette:

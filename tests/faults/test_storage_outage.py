@@ -1,6 +1,6 @@
 """The S3 endpoint goes away in the middle of a job (the SeaweedFS server is stopped, then
 started again): the job waits with bounded, jittered retries, then continues, losing and
-duplicating nothing. When it stays away past the configured limit, the job fails with a
+duplicating nothing, also across a restart of the service during the outage. When it stays away past the configured limit, the job fails with a
 message naming the storage error, and resumes from its checkpoint when the user asks."""
 
 from __future__ import annotations
@@ -59,10 +59,16 @@ def assert_every_record_once(seaweed: SeaweedS3, bucket: str, arn: str, count: i
 
 
 def test_job_waits_out_an_outage_and_continues(start_server: Callable[..., Any], seaweed: SeaweedS3) -> None:
-    _server, client, (arn,) = running_jobs(start_server, seaweed, ["outage"], 2500, "90")
+    server, client, (arn,) = running_jobs(start_server, seaweed, ["outage"], 2500, "90")
     time.sleep(0.5)
     seaweed.stop()
-    time.sleep(OUTAGE_SECONDS)
+    outage_started = time.monotonic()
+    time.sleep(3)
+    # a restart in the middle of the outage: the waiting job gives up its wait, not the job
+    server.stop()
+    assert "shutting down while storage was unreachable" in server.log()
+    server.start()
+    time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - outage_started)))
     assert client.get_model_invocation_job(jobIdentifier=arn)["status"] == "InProgress"  # waiting, not failed
     seaweed.start()
     job = wait_for(client, arn, timeout=240)

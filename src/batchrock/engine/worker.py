@@ -21,6 +21,7 @@ from batchrock.engine.lifecycle import JobLifecycle
 from batchrock.engine.runner import LeaseLost, RunDeps
 from batchrock.jobs.model import Job, JobStatus
 from batchrock.security.policy import Policy
+from batchrock.storage.retrying import StorageWaitInterrupted
 from batchrock.store.base import StoreUnwritable
 
 log = logging.getLogger("batchrock.worker")
@@ -78,6 +79,8 @@ class Worker:
             except StoreUnwritable as problem:
                 self._note_store_trouble(problem)
                 busy = False
+            except StorageWaitInterrupted:
+                break  # shutting down while validating against unreachable storage: it resumes on the next start
             except Exception:
                 log.exception("worker turn failed")
                 busy = False
@@ -150,6 +153,9 @@ class Worker:
             asyncio.run(self.lifecycle.run(job))
         except LeaseLost:
             log.warning("job %s: lease lost to another worker; abandoning this run", job.job_id)
+        except StorageWaitInterrupted:
+            log.warning("job %s: shutting down while storage was unreachable; it resumes from its last checkpoint "
+                     "on the next start", job.job_id)
         except StoreUnwritable as problem:
             log.error("job %s: the job store cannot be written (%s); the job halts at its last checkpoint and "
                       "resumes when the store accepts writes again", job.job_id, problem.reason)

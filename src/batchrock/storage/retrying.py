@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
@@ -20,10 +21,15 @@ log = logging.getLogger("batchrock.storage")
 T = TypeVar("T")
 
 
+class StorageWaitInterrupted(Exception):
+    """The process is shutting down while a call waits out an outage: give up without failing the job."""
+
+
 class RetryingObjectStore:
     def __init__(self, inner: ObjectStore, outage_seconds: float = 120.0, first_delay: float = 0.5,
-                 max_delay: float = 8.0) -> None:
+                 max_delay: float = 8.0, interrupt: threading.Event | None = None) -> None:
         self.inner = inner
+        self.interrupt = interrupt or threading.Event()
         self.outage_seconds = outage_seconds
         self.first_delay = first_delay
         self.max_delay = max_delay
@@ -42,7 +48,8 @@ class RetryingObjectStore:
                 if time.monotonic() + delay > deadline:
                     raise StorageError(f"{error} (still failing after {self.outage_seconds:.0f} s of retries)") from None
                 log.warning("storage %s failed (%s); retrying in %.1f s", what, error, delay)
-                time.sleep(delay * random.uniform(0.5, 1.0))
+                if self.interrupt.wait(delay * random.uniform(0.5, 1.0)):
+                    raise StorageWaitInterrupted(f"storage {what}: {error}") from None
                 delay = min(delay * 2, self.max_delay)
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
