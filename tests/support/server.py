@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 
 
+def end_process(process: "subprocess.Popen[bytes] | None", sig: int = signal.SIGTERM, grace: float = 15.0) -> None:
+    """Send ``sig``; kill the process if it has not exited after ``grace`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -47,15 +59,7 @@ class ServerProcess:
         raise RuntimeError("server did not start in time")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, sig)
         self.process = None
 
     def log(self) -> str:
