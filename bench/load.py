@@ -3,7 +3,8 @@
     python bench/load.py [--clients 200] [--seconds 60] [--records 3000]
 
 First the 3 jobs run alone (the baseline), then again under the API load. Prints requests,
-errors, p50/p99 latency, and each job's duration with and without load (the slow-down factor).
+errors, p50/p99 latency, and each job's duration with and without load (the slow-down factor),
+checked against the stated bound (--max-slowdown, x1.5); exits 1 on any error or a job over it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--max-slowdown", type=float, default=1.5,
+                        help="the stated bound: no job may run more than this many times slower under load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp) / "data", extra_args=("--catalog", str(ROOT / "tests/support/echo_catalog.toml"),
@@ -106,11 +109,14 @@ def main() -> None:
     print(f"{args.clients} clients for {args.seconds:.0f} s while 3 jobs of {args.records} records ran")
     print(f"requests {len(latencies)}  errors {len(errors)}  p50 {statistics.median(ordered) * 1000:.1f} ms  "
           f"p99 {ordered[int(0.99 * len(ordered))] * 1000:.1f} ms")
-    for index, (alone, loaded) in enumerate(zip(durations["alone"], durations["under load"])):
-        print(f"job {index}: {alone:.1f} s alone, {loaded:.1f} s under load (x{loaded / alone:.2f})")
+    factors = [loaded / alone for alone, loaded in zip(durations["alone"], durations["under load"])]
+    for index, (alone, factor) in enumerate(zip(durations["alone"], factors)):
+        print(f"job {index}: {alone:.1f} s alone, {alone * factor:.1f} s under load (x{factor:.2f})")
+    within = max(factors) <= args.max_slowdown
+    print(f"slowest job x{max(factors):.2f}: {'within' if within else 'OVER'} the stated bound of x{args.max_slowdown:.2f}")
     if errors:
         print("first errors:", errors[:5])
-    sys.exit(1 if errors else 0)
+    sys.exit(0 if within and not errors else 1)
 
 
 if __name__ == "__main__":
