@@ -1,9 +1,12 @@
 """The Validating phase: everything checked before any model time is spent.
 
-It streams every input file once: the files exist and are JSONL, limits hold, the model is
-known, the output location is writable, and each record's modelInput follows the model's
-request schema. Bad records are counted (they become error records later); a job whose input
-is unusable, or in which no record is valid, fails here with a message naming file and line.
+It streams every input file once: the files exist, limits hold, the model is known and the
+output location is writable; records are counted, and examined in full (JSON, recordId,
+modelInput against the model's request schema) until the first one that can run. The runner
+examines every record again as it runs it, with the same rules, and turns bad ones into error
+records; so a full examination here would only double the work and hold every recordId in
+memory. A job whose input is unusable, or in which no record can run, fails here with a message
+naming file and line.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ class JobInvalid(Exception):
 class ValidationReport:
     files: list[FileProgress]
     total_records: int
-    valid_records: int
-    first_problem: str | None
+    first_problem: str | None  # of the records examined before the first runnable one
 
 
 def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig) -> ValidationReport:
@@ -43,10 +45,10 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
         raise JobInvalid(f"No .jsonl files were found under {source}.")
     _check_sizes(objects, source, config)
     _check_output_writable(store, output, job.job_id, job.spec.output_config.s3_encryption_key_id)
-    files, total, valid, first_problem = [], 0, 0, None
+    files, total, runnable, first_problem = [], 0, False, None
     for index, info in enumerate(objects):
-        records, runnable, problem = _scan_file(job, store, source.bucket, info.key, index, fmt, config)
-        total, valid = total + records, valid + runnable
+        records, found, problem = _scan_file(job, store, source.bucket, info.key, index, fmt, config, looking=not runnable)
+        total, runnable = total + records, runnable or found
         first_problem = first_problem or problem
         if records > config.max_records_per_file:
             raise JobInvalid(f"s3://{source.bucket}/{info.key} has {records} records; the limit per file is {config.max_records_per_file}.")
@@ -55,10 +57,10 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
         raise JobInvalid(f"The job has {total} records; the limit per job is {config.max_records_per_job}.")
     if total < config.min_records:
         raise JobInvalid(f"The job has {total} records; at least {config.min_records} are required.")
-    if valid == 0:
+    if not runnable:
         detail = f" First problem: {first_problem}" if first_problem else ""
         raise JobInvalid(f"No valid record was found in {total} records.{detail}")
-    return ValidationReport(files, total, valid, first_problem)
+    return ValidationReport(files, total, first_problem)
 
 
 def _check_sizes(objects: list, source: Location, config: EngineConfig) -> None:
@@ -79,23 +81,25 @@ def _check_output_writable(store: ObjectStore, output: Location, job_id: str, km
 
 
 def _scan_file(job: Job, store: ObjectStore, bucket: str, key: str, index: int, fmt: Format,
-               config: EngineConfig) -> tuple[int, int, str | None]:
-    records = runnable = 0
-    first_problem = None
+               config: EngineConfig, looking: bool) -> tuple[int, bool, str | None]:
+    """Count the file's records; while ``looking`` for the job's first runnable record, examine each."""
+    records, found, first_problem = 0, False, None
     seen: set[str] = set()
     try:
         for line, _offset in read_lines(store.open_read(bucket, key)):
             if is_blank(line):
                 continue
             records += 1
+            if not looking or found:
+                continue
             problem = record_problem(job, line, index, records, fmt, seen, config)
             if problem is None:
-                runnable += 1
+                found = True
             elif first_problem is None:
                 first_problem = f"s3://{bucket}/{key}: {problem}"
     except StorageError as error:
         raise JobInvalid(f"Cannot read s3://{bucket}/{key}: {error}") from None
-    return records, runnable, first_problem
+    return records, found, first_problem
 
 
 def examine_record(job_id: str, file_index: int, line: bytes, number: int, fmt: Format, seen: set[str],

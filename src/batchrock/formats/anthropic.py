@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -31,6 +32,7 @@ def _text_of(content: Any, where: str) -> str:
     return "\n".join(texts)
 
 
+@functools.lru_cache(maxsize=256)
 def anthropic_model_name(model_id: str) -> str:
     """The name Anthropic's responses carry: ``anthropic.claude-3-haiku-20240307-v1:0`` -> ``claude-3-haiku-20240307``."""
     name = bare_model_id(model_id).removeprefix("anthropic.")

@@ -28,20 +28,23 @@ def require_object(body: Any, where: str = "modelInput") -> dict[str, Any]:
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False,
           default: Any = None, where: str = "") -> Any:
     """One member of a request body, type-checked; a missing optional member gives ``default``."""
-    path = f"{where}.{name}" if where else name
-    if name not in body or body[name] is None:
+    value = body.get(name)
+    if value is None:
         if required:
-            raise FormatError(f"{path} is required")
+            raise FormatError(f"{_path(where, name)} is required")
         return default
-    value = body[name]
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool) and bool not in kinds:
-        raise FormatError(f"{path} must be of type {'/'.join(k.__name__ for k in kinds)}")
+        raise FormatError(f"{_path(where, name)} must be of type {'/'.join(k.__name__ for k in kinds)}")
     if float in kinds and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kinds):
-        raise FormatError(f"{path} must be of type {'/'.join(k.__name__ for k in kinds)}")
+        raise FormatError(f"{_path(where, name)} must be of type {'/'.join(k.__name__ for k in kinds)}")
     return value
+
+
+def _path(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
 
 
 def number_in(body: dict[str, Any], name: str, low: float, high: float, where: str = "") -> float | None:
@@ -72,11 +75,12 @@ def conversation(raw: Any, text_of: Callable[[Any, str], str], where: str = "mes
         raise FormatError(f"{where} must be a non-empty list")
     turns = []
     for index, item in enumerate(raw):
-        item = require_object(item, f"{where}[{index}]")
-        role = field(item, "role", str, required=True, where=f"{where}[{index}]")
+        turn = f"{where}[{index}]"
+        item = require_object(item, turn)
+        role = field(item, "role", str, required=True, where=turn)
         if role not in ("user", "assistant"):
-            raise FormatError(f"{where}[{index}].role must be 'user' or 'assistant'")
-        turns.append(Message(role, text_of(item.get("content"), f"{where}[{index}].content")))
+            raise FormatError(f"{turn}.role must be 'user' or 'assistant'")
+        turns.append(Message(role, text_of(item.get("content"), turn + ".content")))
     if turns[0].role != "user":
         raise FormatError(f"{where}[0].role must be 'user'")
     return tuple(turns)
