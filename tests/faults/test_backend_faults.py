@@ -61,6 +61,14 @@ def test_a_record_the_backend_always_rejects_is_an_error_record(proxied: dict[st
     assert lines[1]["error"]["errorCode"] == 400 and "refused this prompt" in lines[1]["error"]["errorMessage"]
 
 
+
+def test_a_record_the_backend_keeps_failing_becomes_an_error_record_without_pausing(proxied: dict[str, Any]) -> None:
+    # alone in its batch (batch size 2), the failing record must not look like a backend outage:
+    # the backend answers its health probe, so the record, not the backend, is the problem
+    job, lines = run_job(proxied, ["Hi", "Hello", "please CRASH_ME"], "crash")
+    assert job["status"] == "Completed" and job["errorRecordCount"] == 1
+    assert lines[2]["error"]["errorCode"] == 500 and "backend answered 500" in lines[2]["error"]["errorMessage"]
+
 def wait_for_progress(client: Any, arn: str, processed: int, timeout: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

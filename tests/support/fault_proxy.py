@@ -1,8 +1,8 @@
 """Fault injection in front of a real OpenAI-compatible server (a labelled test instrument).
 
 Real servers rarely answer 429 or malformed JSON on demand, so this proxy forwards to the real
-server and, as told, answers 429/503, hangs, returns malformed JSON, rejects requests carrying
-a marker, or goes away entirely.
+server and, as told, answers 429/503, hangs, returns malformed JSON, rejects (400) or fails (500) requests
+carrying a marker, or goes away entirely.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class FaultProxy:
         self.mode = "ok"           # ok | 429 | 503 | hang | malformed
         self.faults_left = 0       # how many requests get the fault before answering normally again
         self.reject_marker = "REJECT_ME"
+        self.crash_marker = "CRASH_ME"  # the upstream fails this prompt with a 500, every time
         self.requests = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -42,6 +43,8 @@ class FaultProxy:
         body = await request.body()
         if self.reject_marker.encode() in body:
             return Response(b'{"error": {"message": "the upstream refused this prompt"}}', status_code=400)
+        if self.crash_marker.encode() in body:
+            return Response(b'{"error": {"message": "the upstream crashed on this prompt"}}', status_code=500)
         if self.faults_left > 0 and self.mode != "ok":
             self.faults_left -= 1
             if self.mode in ("429", "503"):
@@ -51,7 +54,8 @@ class FaultProxy:
             if self.mode == "malformed":
                 return Response(b'{"choices": [', status_code=200, media_type="application/json")
         async with httpx.AsyncClient(timeout=120) as client:
-            answer = await client.post(self.upstream + request.url.path, content=body, headers={"content-type": "application/json"})
+            answer = await client.request(request.method, self.upstream + request.url.path, content=body or None,
+                                          headers={"content-type": "application/json"})
         return Response(answer.content, status_code=answer.status_code, media_type="application/json")
 
     def start(self) -> "FaultProxy":

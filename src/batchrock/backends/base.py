@@ -64,10 +64,18 @@ class BackendError(Exception):
         self.status = status
         self.retryable = retryable
 
+    @property
+    def unavailable(self) -> bool:
+        """The backend as a whole is busy or unreachable (429, 503, no connection), not this request."""
+        return self.status in (429, 503)
+
 
 class Backend(Protocol):
     name: str
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]: ...
+
+    # Optional: ``async def healthy(self) -> bool``, a cheap probe that tells a backend that is down
+    # from requests it keeps failing (see engine/runner.py). Without it, the backend counts as up.
 
     def close(self) -> None: ...

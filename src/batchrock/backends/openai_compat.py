@@ -76,6 +76,15 @@ class OpenAICompatBackend:
         return GenerationResult(text or "", reason, stop, int(usage.get("prompt_tokens", 0)),
                                 int(usage.get("completion_tokens", 0)))
 
+    async def healthy(self) -> bool:
+        """Up when it lists its models (every OpenAI-compatible server answers GET /v1/models)."""
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            async with httpx.AsyncClient(base_url=self.base_url, timeout=5, headers=headers) as client:
+                return (await client.get("/v1/models")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def close(self) -> None:
         pass
 

@@ -63,11 +63,6 @@ class _Pending:
     problem: str | None
 
 
-def _backend_down(results: list[GenerationResult | BackendError]) -> bool:
-    """Every record of the batch failed with a transient error: the backend, not the records, is the problem."""
-    return bool(results) and all(isinstance(r, BackendError) and r.retryable for r in results)
-
-
 def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
     return RecordCounts(
         total=total_records,
@@ -201,12 +196,23 @@ class JobRunner:
         results = await self._generate_with_retries(requests)
         paused_until = time.monotonic() + self.deps.config.backend_outage_seconds
         delay = self.deps.config.retry_base_seconds
-        while _backend_down(results) and time.monotonic() < paused_until and not self._halt_requested():
+        while await self._backend_down(results) and time.monotonic() < paused_until and not self._halt_requested():
             log.warning("job %s: backend unavailable (%s); pausing %.1f s", self.job.job_id, results[0], delay)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, 15.0)
             results = await self._generate_with_retries(requests)
         return results
+
+    async def _backend_down(self, results: list[GenerationResult | BackendError]) -> bool:
+        """The whole batch failed with transient errors, and the backend, not its records, is why:
+        it said it is busy or unreachable, or it fails its health probe. A record the backend keeps
+        failing while it is healthy becomes an error record instead of pausing the job."""
+        if not results or not all(isinstance(r, BackendError) and r.retryable for r in results):
+            return False
+        if all(isinstance(r, BackendError) and r.unavailable for r in results):
+            return True
+        probe = getattr(self.backend, "healthy", None)
+        return probe is not None and not await probe()
 
     def _halt_requested(self) -> bool:
         return self.deps.shutdown.is_set() or self._halt_reason() is not None
