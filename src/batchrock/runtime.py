@@ -6,7 +6,6 @@ import os
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
@@ -46,15 +45,11 @@ def store_for(settings: Settings) -> SqlJobStore:
     if settings.database_url:
         return SqlJobStore(settings.database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if data_dir_writable(settings.data_dir):
+    if os.access(settings.data_dir, os.W_OK):
         return SqlJobStore(sqlite_url(settings.data_dir))
     if not (settings.data_dir / SQLITE_FILE).exists():
         raise StoreUnwritable(f"the data dir {settings.data_dir} is read-only and holds no job store")
     return SqlJobStore(read_only_sqlite_url(settings.data_dir / SQLITE_FILE), read_only=True)
-
-
-def data_dir_writable(data_dir: Path) -> bool:
-    return os.access(data_dir, os.W_OK)
 
 
 def clock_for(settings: Settings) -> Clock:

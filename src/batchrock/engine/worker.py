@@ -155,7 +155,7 @@ class Worker:
             log.warning("job %s: lease lost to another worker; abandoning this run", job.job_id)
         except StorageWaitInterrupted:
             log.warning("job %s: shutting down while storage was unreachable; it resumes from its last checkpoint "
-                     "on the next start", job.job_id)
+                        "on the next start", job.job_id)
         except StoreUnwritable as problem:
             log.error("job %s: the job store cannot be written (%s); the job halts at its last checkpoint and "
                       "resumes when the store accepts writes again", job.job_id, problem.reason)
