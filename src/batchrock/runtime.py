@@ -75,7 +75,9 @@ class Runtime:
         clock = clock or clock_for(settings)
         credentials = CredentialsFile(settings.credentials_file) if settings.credentials_file else None
         policy = Policy(credentials)
-        service = JobService(store, clock, TokenSigner(settings.secret()), policy,
+        # SQLite: the data dir's secret; a shared database: one secret for every API server on it
+        secret = store.shared_secret("pagination") if settings.database_url else settings.secret()
+        service = JobService(store, clock, TokenSigner(secret), policy,
                              default_page_size=settings.default_page_size, max_tags=settings.max_tags_per_resource)
         shutdown = threading.Event()
         return cls(settings, store, clock, service, object_store_for(settings, shutdown), Catalog.load(settings.catalog_path),

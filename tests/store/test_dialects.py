@@ -148,3 +148,17 @@ def test_a_store_that_cannot_be_written_says_so_and_still_reads(store: SqlJobSto
     assert read_only.write_problem is not None and "read-only" in read_only.write_problem
     assert read_only.get_job_by_id("job00000001") is not None
     read_only.close()
+
+
+def test_a_shared_secret_is_made_once_and_the_same_for_every_server(store: SqlJobStore, store_url: str) -> None:
+    others = [SqlJobStore(store_url) for _ in range(3)]
+    found: list[bytes] = []
+    threads = [threading.Thread(target=lambda s=s: found.append(s.shared_secret("pagination"))) for s in [store, *others]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 4 and len(set(found)) == 1 and len(found[0]) == 32
+    assert store.shared_secret("other") != found[0]
+    for other in others:
+        other.close()

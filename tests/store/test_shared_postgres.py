@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -34,6 +35,7 @@ def test_serve_and_a_worker_share_the_jobs(postgres_url: str, tmp_path: Path) ->
             arns.append(create_job(client, f"s3://shared/in{number}/", f"s3://shared/out{number}/", model="slow.model-v1"))
         owners = lease_owners_seen(url, client, arns)
         assert len({owner.split(":")[1] for owner in owners}) == 2, owners  # two processes ran jobs
+        assert_pages_continue_on_another_api_server(client, url, tmp_path)
         for number, arn in enumerate(arns):
             job = wait_for(client, arn, timeout=120)
             assert job["status"] == "Completed" and job["successRecordCount"] == 150, job
@@ -43,6 +45,18 @@ def test_serve_and_a_worker_share_the_jobs(postgres_url: str, tmp_path: Path) ->
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
         server.stop()
+
+
+def assert_pages_continue_on_another_api_server(client: Any, url: str, tmp_path: Path) -> None:
+    """Both API servers sign nextTokens with the store's shared secret."""
+    second = ServerProcess(tmp_path / "data2", extra_args=("--database-url", url, "--no-worker")).start()
+    try:
+        first_page = client.list_model_invocation_jobs(maxResults=2)
+        rest = bedrock(second.url).list_model_invocation_jobs(maxResults=10, nextToken=first_page["nextToken"])
+        names = [job["jobName"] for job in first_page["invocationJobSummaries"] + rest["invocationJobSummaries"]]
+        assert len(names) == 4 and len(set(names)) == 4
+    finally:
+        second.stop()
 
 
 def lease_owners_seen(url: str, client: object, arns: list[str], timeout: float = 60) -> set[str]:

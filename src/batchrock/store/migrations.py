@@ -30,11 +30,16 @@ def _add_jobs_failure_kind(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE jobs ADD COLUMN failure_kind VARCHAR(16)"))
 
 
+def _create_service_secrets(conn: Connection) -> None:
+    schema.service_secrets.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_create_jobs", _create_jobs),
     ("0002_create_job_tags", _create_job_tags),
     ("0003_create_job_files", _create_job_files),
     ("0004_add_jobs_failure_kind", _add_jobs_failure_kind),
+    ("0005_create_service_secrets", _create_service_secrets),
 )
 
 

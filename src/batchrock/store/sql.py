@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from batchrock.store.base import (
 from batchrock.store.dbfaults import unwritable_reason
 from batchrock.store.migrations import apply_migrations, pending_migrations
 from batchrock.store.rows import counts_to_row, job_to_row, row_to_job
-from batchrock.store.schema import job_files, job_tags, jobs
+from batchrock.store.schema import job_files, job_tags, jobs, service_secrets
 from batchrock.store.timecodec import to_micros
 
 _SQLITE_PRAGMAS = (
@@ -337,6 +338,21 @@ class SqlJobStore:
         )
         with self._writing() as conn:
             return int(conn.execute(statement).rowcount)
+
+    def shared_secret(self, name: str, size: int = 32) -> bytes:
+        """The store's secret called ``name``, made on first use; the same for every server on it."""
+        select_secret = select(service_secrets.c.value).where(service_secrets.c.name == name)
+        with self._reading() as conn:
+            found = conn.execute(select_secret).scalar()
+        if found is not None:
+            return bytes(found)
+        try:
+            with self._writing() as conn:
+                conn.execute(service_secrets.insert().values(name=name, value=os.urandom(size)))
+        except IntegrityError:
+            pass  # another server made it first
+        with self._reading() as conn:
+            return bytes(conn.execute(select_secret).scalar_one())
 
     def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]:
         """Failed jobs whose failure is one of ``kinds`` go back to Scheduled, to resume from their
