@@ -11,12 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from batchrock.engine.lifecycle import resume_failed
 from batchrock.jobs.clock import SystemClock
+from batchrock.jobs.ids import parse_job_reference
 from batchrock.settings import default_data_dir
-from batchrock.store.base import FailureKind, JobStore
+from batchrock.store.base import JobStore
 from batchrock.store.sql import SqlJobStore, sqlite_url
 
-RESUMABLE = (FailureKind.STORAGE,)
 DESCRIPTION = ("Move jobs that failed because storage stayed unreachable back to Scheduled; a worker continues "
                "each from its last checkpoint. Other failed jobs stay Failed.")
 EXAMPLE = """examples:
@@ -37,23 +38,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def job_id_of(identifier: str) -> str:
-    return identifier.rsplit("/", 1)[-1]
-
-
-def resume_failed(store: JobStore, job_ids: list[str] | None) -> list[str]:
-    """Resume the given jobs (None: all) that failed on a resumable cause; returns those resumed."""
-    return store.resume_failed(job_ids, RESUMABLE, SystemClock().now())
-
-
 def run(args: argparse.Namespace) -> int:
     if bool(args.jobs) == args.all:
         print("batchrock resume: name the jobs to resume, or pass --all", file=sys.stderr)
         return 2
+    references = {job: parse_job_reference(job) for job in args.jobs}
+    unnamed = [job for job, reference in references.items() if reference is None]
+    if unnamed:
+        print(f"batchrock resume: not a model invocation job id or ARN: {', '.join(unnamed)}", file=sys.stderr)
+        return 2
     store = SqlJobStore(args.database_url or sqlite_url(args.data_dir or default_data_dir()))
     try:
-        wanted = None if args.all else [job_id_of(job) for job in args.jobs]
-        resumed = resume_failed(store, wanted)
+        wanted = None if args.all else [reference[1] for reference in references.values() if reference]
+        resumed = resume_failed(store, wanted, SystemClock().now())
         for job_id in resumed:
             print(f"resumed {job_id}: Scheduled; a worker continues it from its last checkpoint")
         refused = [job_id for job_id in wanted or [] if job_id not in resumed]

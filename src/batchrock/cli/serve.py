@@ -11,8 +11,9 @@ from pathlib import Path
 
 import uvicorn
 
-from batchrock.cli.resume import resume_failed
 from batchrock.engine.config import EngineConfig
+from batchrock.engine.lifecycle import resume_failed
+from batchrock.jobs.clock import SystemClock
 from batchrock.runtime import Runtime
 from batchrock.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
 from batchrock.store.base import StoreUnwritable
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     check_exposure(settings)
     runtime = build_runtime(settings, engine_from(args), "serve")
     if args.resume_failed:
-        for job_id in resume_failed(runtime.store, None):
+        for job_id in resume_failed(runtime.store, None, SystemClock().now()):
             print(f"batchrock: resuming job {job_id} (it failed on a storage error)", file=sys.stderr, flush=True)
     try:
         uvicorn.run(runtime.app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,

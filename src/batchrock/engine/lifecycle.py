@@ -12,6 +12,7 @@ Every ending writes the outputs processed so far and ``manifest.json.out``.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import orjson
 
@@ -27,7 +28,7 @@ from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
 from batchrock.jobs.transitions import TERMINAL
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
-from batchrock.store.base import FailureKind, StatusChange
+from batchrock.store.base import FailureKind, JobStore, StatusChange
 
 log = logging.getLogger("batchrock.engine")
 
@@ -52,6 +53,15 @@ def check_access(job: Job, policy: Policy, objects: object) -> None:
     if target.s3_encryption_key_id and not getattr(objects, "supports_kms", False):
         raise JobInvalid("s3EncryptionKeyId needs an S3 endpoint (--s3-endpoint-url): the local directory store "
                          "cannot encrypt output with a KMS key.")
+
+
+# Failures an operator may resume once their cause is gone (see `batchrock resume`).
+RESUMABLE = (FailureKind.STORAGE,)
+
+
+def resume_failed(store: JobStore, job_ids: list[str] | None, now: datetime) -> list[str]:
+    """Resume the given jobs (None: all) whose failure is resumable; returns those resumed."""
+    return store.resume_failed(job_ids, RESUMABLE, now)
 
 
 def storage_failure_message(job: Job, error: StorageError) -> str:

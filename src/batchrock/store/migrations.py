@@ -54,10 +54,10 @@ def pending_migrations(conn: Connection) -> list[str]:
 def apply_migrations(conn: Connection) -> list[str]:
     """Apply the migrations not yet recorded, in order; returns the names applied now."""
     schema.schema_migrations.create(conn, checkfirst=True)
-    done = set(conn.execute(select(schema.schema_migrations.c.name)).scalars())
+    pending = set(pending_migrations(conn))
     applied = []
     for name, step in MIGRATIONS:
-        if name in done:
+        if name not in pending:
             continue
         step(conn)
         conn.execute(schema.schema_migrations.insert().values(name=name, applied_us=now_micros()))
