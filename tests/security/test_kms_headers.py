@@ -21,22 +21,30 @@ class _Headers(dict):
 def test_output_writes_carry_sse_kms_headers(monkeypatch: Any) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    store = S3ObjectStore("http://127.0.0.1:9", min_part_size=1)
+    store = S3ObjectStore("http://127.0.0.1:9")
     sent: list[tuple[str, dict[str, str]]] = []
 
     def capture(request: Any, **kwargs: Any) -> AWSResponse:
         headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
         sent.append((request.method + " " + request.url.split("?")[0].rsplit("/", 1)[-1], headers))
         body = b"<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>"
+        if request.method == "HEAD":  # the sizes of the parts being composed: two of 5 MiB
+            headers = {"ETag": '"e"', "Content-Length": str(5 * 1024 * 1024)}
+            return AWSResponse(request.url, 200, _Headers(headers), type("Raw", (), {"stream": lambda *a, **k: iter([])})())
+        if "uploadId" in request.url and request.method == "PUT":
+            body = b"<CopyPartResult><ETag>\"e\"</ETag></CopyPartResult>"
         return AWSResponse(request.url, 200, _Headers({"ETag": '"e"'}), type("Raw", (), {"stream": lambda *a, **k: iter([body])})())
 
     store.client.meta.events.register_first("before-send.s3", capture)
     store.put_object("bucket", "out/manifest.json.out", b"{}", KEY)
-    store.start_upload("bucket", "out/a.jsonl.out", KEY)
+    store.put_object("bucket", "out/parts/1", b"{}", KEY)
+    store.compose("bucket", "out/a.jsonl.out", ["out/parts/1", "out/parts/2"], KEY)
     store.put_object("bucket", "out/plain", b"{}")
-    assert [name for name, _ in sent] == ["PUT manifest.json.out", "POST a.jsonl.out", "PUT plain"]
-    for _, headers in sent[:2]:
+    names = [name for name, _ in sent]
+    assert names[:2] == ["PUT manifest.json.out", "PUT 1"] and names[-1] == "PUT plain"
+    assert "POST a.jsonl.out" in names  # the composed file's multipart upload asks for the key
+    for _, headers in [sent[0], sent[1], sent[names.index("POST a.jsonl.out")]]:
         lowered = {k.lower(): v for k, v in headers.items()}
         assert lowered["x-amz-server-side-encryption"] == "aws:kms"
         assert lowered["x-amz-server-side-encryption-aws-kms-key-id"] == KEY
-    assert "x-amz-server-side-encryption" not in {k.lower() for k in sent[2][1]}
+    assert "x-amz-server-side-encryption" not in {k.lower() for k in sent[-1][1]}

@@ -18,6 +18,7 @@ from batchrock.store.base import (
     FailureKind,
     FileProgress,
     JobQuery,
+    Lease,
     ListCursor,
     StatusChange,
     StoreUnwritable,
@@ -76,7 +77,7 @@ def test_each_job_goes_to_exactly_one_of_many_claiming_workers(store: SqlJobStor
     def work(worker: str) -> None:
         while (found := store.claim_next([JobStatus.SCHEDULED], worker, T0, T0 + timedelta(hours=1))) is not None:
             with lock:
-                claimed.setdefault(found.job_id, []).append(worker)
+                claimed.setdefault(found.job.job_id, []).append(worker)
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(6)]
     for thread in threads:
@@ -91,12 +92,13 @@ def test_each_job_goes_to_exactly_one_of_many_claiming_workers(store: SqlJobStor
 
 def test_checkpoints_need_the_lease_and_failed_storage_jobs_resume(store: SqlJobStore) -> None:
     store.add_job(job(1), [])
-    store.save_files("job00000001", [FileProgress(0, "in/a.jsonl", "out/a.jsonl.out", 10)])
-    assert store.claim_next([JobStatus.SCHEDULED], "w1", T0, T0 + timedelta(hours=1)) is not None
-    progress = FileProgress(0, "in/a.jsonl", "out/a.jsonl.out", 10, "up", ((1, "e1"),), 300, 5, 4, 1, 50, 60)
+    claim = store.claim_next([JobStatus.SCHEDULED], "w1", T0, T0 + timedelta(hours=1))
+    assert claim is not None and claim.lease == Lease("job00000001", "w1", 1)
+    assert store.save_files(claim.lease, [FileProgress(0, "in/a.jsonl", "out/a.jsonl.out", 10)], RecordCounts(10), T0)
+    progress = FileProgress(0, "in/a.jsonl", "out/a.jsonl.out", 10, ("out/p1",), 300, 5, 4, 1, 50, 60)
     counts = RecordCounts(10, 5, 4, 1, 50, 60)
-    assert not store.checkpoint("job00000001", "w2", progress, counts, T0)
-    assert store.checkpoint("job00000001", "w1", progress, counts, T0)
+    assert not store.checkpoint(Lease("job00000001", "w2", 1), progress, counts, T0)
+    assert store.checkpoint(claim.lease, progress, counts, T0)
     assert store.load_files("job00000001") == [progress]
     store.change_status(StatusChange("job00000001", JobStatus.SCHEDULED, JobStatus.IN_PROGRESS, T0))
     store.change_status(StatusChange("job00000001", JobStatus.IN_PROGRESS, JobStatus.FAILED, T0, "Storage error: x",
@@ -108,6 +110,54 @@ def test_checkpoints_need_the_lease_and_failed_storage_jobs_resume(store: SqlJob
     assert resumed is not None and resumed.status is JobStatus.SCHEDULED and resumed.message is None
     assert resumed.end_time is None and resumed.counts.processed == 5
     assert store.get_job_by_id("job00000002").status is JobStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_a_worker_whose_lease_was_claimed_again_cannot_write(store: SqlJobStore) -> None:
+    """Fencing: the same worker id, or another, under an older epoch changes nothing."""
+    store.add_job(job(1), [])
+    stale = store.claim_next([JobStatus.SCHEDULED], "w1", T0, T0 + timedelta(seconds=3))
+    assert stale is not None
+    plan = [FileProgress(0, "in/a.jsonl", "out/a.jsonl.out", 10)]
+    assert store.save_files(stale.lease, plan, RecordCounts(10), T0)
+    # w1 is paused past its lease; w1 itself (restarted) and then w2 claim the job again
+    again = store.claim_next([JobStatus.SCHEDULED], "w1", T0 + timedelta(seconds=4), T0 + timedelta(seconds=5))
+    current = store.claim_next([JobStatus.SCHEDULED], "w2", T0 + timedelta(seconds=6), T0 + timedelta(seconds=60))
+    assert again is not None and current is not None
+    assert (stale.lease.epoch, again.lease.epoch, current.lease.epoch) == (1, 2, 3)
+    committed = replace(plan[0], parts=("p-3-1",), input_offset=10, records_done=3, success=3)
+    assert store.checkpoint(current.lease, committed, RecordCounts(10, 3, 3), T0)
+    late = replace(plan[0], parts=("p-1-1", "p-1-2"), input_offset=20, records_done=6, success=6)
+    for lease in (stale.lease, again.lease):
+        assert not store.checkpoint(lease, late, RecordCounts(10, 6, 6), T0)
+        assert not store.publish_counts(lease, RecordCounts(10, 9, 9), T0)
+        assert not store.save_files(lease, plan, RecordCounts(10), T0)
+        assert not store.renew_lease(lease, T0 + timedelta(hours=1))
+        assert not store.change_status(StatusChange("job00000001", JobStatus.SCHEDULED, JobStatus.IN_PROGRESS, T0,
+                                                    lease=lease))
+        store.release_lease(lease)
+    assert store.load_files("job00000001") == [committed]
+    held = store.get_job_by_id("job00000001")
+    assert held is not None and held.status is JobStatus.SCHEDULED and held.counts.processed == 3
+    assert store.renew_lease(current.lease, T0 + timedelta(hours=1))
+    assert store.change_status(StatusChange("job00000001", JobStatus.SCHEDULED, JobStatus.IN_PROGRESS, T0,
+                                            lease=current.lease))
+
+
+def test_live_counts_never_go_backwards_and_the_ending_sets_them_exactly(store: SqlJobStore) -> None:
+    store.add_job(job(1, JobStatus.IN_PROGRESS), [])
+    first = store.claim_next([JobStatus.IN_PROGRESS], "w1", T0, T0 + timedelta(seconds=3))
+    assert first is not None and store.publish_counts(first.lease, RecordCounts(10, 8, 8), T0)
+    second = store.claim_next([JobStatus.IN_PROGRESS], "w2", T0 + timedelta(seconds=9), T0 + timedelta(seconds=60))
+    assert second is not None
+    progress = FileProgress(0, "in/a.jsonl", "out/a.jsonl.out", 10, ("p",), 10, 5, 5)
+    assert store.checkpoint(second.lease, progress, RecordCounts(10, 5, 5), T0)  # resumed from an older checkpoint
+    assert store.get_job_by_id("job00000001").counts.processed == 8  # type: ignore[union-attr]
+    assert store.publish_counts(second.lease, RecordCounts(10, 9, 8, 1), T0)
+    assert store.get_job_by_id("job00000001").counts == RecordCounts(10, 9, 8, 1)  # type: ignore[union-attr]
+    final = RecordCounts(10, 10, 7, 3)
+    assert store.change_status(StatusChange("job00000001", JobStatus.IN_PROGRESS, JobStatus.COMPLETED, T0, ended=True,
+                                            lease=second.lease, counts=final))
+    assert store.get_job_by_id("job00000001").counts == final  # type: ignore[union-attr]
 
 
 def test_unstarted_jobs_expire(store: SqlJobStore) -> None:

@@ -70,9 +70,14 @@ class BackendError(Exception):
         return self.status in (429, 503)
 
 
+class BackendFailed(Exception):
+    """The backend cannot serve at all (its model host cannot start, say); the job fails with this message."""
+
+
 class Backend(Protocol):
     name: str
 
+    # One result per request, in order; raises BackendFailed when the backend cannot serve at all.
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]: ...
 
     # Optional: ``async def healthy(self) -> bool``, a cheap probe that tells a backend that is down

@@ -1,4 +1,5 @@
-"""``batchrock resume``: resume jobs that failed because storage stayed unreachable.
+"""``batchrock resume``: resume jobs that failed because storage stayed unreachable, or whose
+output failed the end-of-job check.
 
 Failed is a terminal status, as in Bedrock; this operator command is the one way out of it, and
 only for failures that were the world's fault (``FailureKind``), not the job's. A resumed job goes
@@ -18,21 +19,22 @@ from batchrock.settings import default_data_dir
 from batchrock.store.base import JobStore
 from batchrock.store.sql import SqlJobStore, sqlite_url
 
-DESCRIPTION = ("Move jobs that failed because storage stayed unreachable back to Scheduled; a worker continues "
-               "each from its last checkpoint. Other failed jobs stay Failed.")
+DESCRIPTION = ("Move jobs that failed because storage stayed unreachable, or whose output failed the end-of-job "
+               "check, back to Scheduled; a worker continues each from its last checkpoint. Other failed jobs "
+               "stay Failed.")
 EXAMPLE = """examples:
   batchrock resume abcd1234efgh               # one job, by id or ARN
-  batchrock resume --all --data-dir ./data    # every job that failed on a storage error
+  batchrock resume --all --data-dir ./data    # every job that failed on a storage error or the output check
   batchrock serve --resume-failed             # the same, when the server starts
 """
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("resume", help="resume jobs that failed because storage was unreachable",
+    parser = subparsers.add_parser("resume", help="resume jobs that failed because storage was unreachable or their output check failed",
                                    description=DESCRIPTION, epilog=EXAMPLE,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("jobs", nargs="*", metavar="JOB", help="job ids or ARNs")
-    parser.add_argument("--all", action="store_true", help="every job that failed on a storage error")
+    parser.add_argument("--all", action="store_true", help="every job that failed on a storage error or the output check")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the job store lives (default ~/.batchrock)")
     parser.add_argument("--database-url", default=None, help="SQLAlchemy URL of the job store (default: SQLite in the data dir)")
     parser.set_defaults(run=run)
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         for job_id in refused:
             print(f"batchrock resume: {job_id}: {_why_not(store, job_id)}", file=sys.stderr)
         if args.all and not resumed:
-            print("no job to resume: none failed on a storage error")
+            print("no job to resume: none failed on a storage error or the output check")
         return 1 if refused else 0
     finally:
         store.close()
@@ -67,4 +69,4 @@ def _why_not(store: JobStore, job_id: str) -> str:
     job = store.get_job_by_id(job_id)
     if job is None:
         return "no such job in this job store"
-    return f"it is {job.status.value}; only jobs that failed on a storage error can be resumed"
+    return f"it is {job.status.value}; only jobs that failed on a storage error or the output check can be resumed"

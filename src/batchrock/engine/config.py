@@ -11,7 +11,7 @@ class EngineConfig:
     lease_seconds: float = 30.0        # a job whose worker stops heartbeating is picked up after this
     poll_seconds: float = 0.5          # how often an idle worker looks for work
     batch_size: int = 8                # records handed to the backend per call
-    part_bytes: int = 8 * 1024 * 1024  # output buffered per checkpoint (raised to the store's minimum part size)
+    part_bytes: int = 8 * 1024 * 1024  # output buffered per checkpoint: one part object each
     progress_seconds: float = 1.0      # how often live record counts are published
     retries: int = 3                   # attempts after the first for a retryable backend error
     retry_base_seconds: float = 0.5

@@ -7,6 +7,7 @@ from batchrock.storage.base import Location, ObjectInfo, ObjectMissing, ObjectSt
 INPUT_SUFFIX = ".jsonl"
 OUTPUT_SUFFIX = ".out"
 MANIFEST_NAME = "manifest.json.out"
+PARTS_FOLDER = ".batchrock-parts"
 
 
 def input_objects(store: ObjectStore, source: Location) -> tuple[str, list[ObjectInfo]]:
@@ -30,3 +31,13 @@ def output_key(output: Location, job_id: str, relative_name: str) -> str:
 
 def manifest_key(output: Location, job_id: str) -> str:
     return output.child(f"{job_id}/{MANIFEST_NAME}").key
+
+
+def parts_prefix(output: Location, job_id: str) -> str:
+    """Where a running job keeps its output parts until their files are composed."""
+    return output.child(f"{job_id}/{PARTS_FOLDER}/").key
+
+
+def part_key(output: Location, job_id: str, file_index: int, epoch: int, number: int) -> str:
+    """A part's name carries the writer's lease epoch, so no two workers ever write the same one."""
+    return f"{parts_prefix(output, job_id)}{file_index:05d}/{epoch:08d}-{number:06d}"  # JobOutputs._parts_of

@@ -12,13 +12,14 @@ Every ending writes the outputs processed so far and ``manifest.json.out``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
-import orjson
-
+from batchrock.backends.base import BackendFailed
 from batchrock.backends.registry import UnknownBackend, backend_for
 from batchrock.catalog import Catalog, CatalogError
-from batchrock.engine.inputs import manifest_key
+from batchrock.engine.lease import HeldLease, LeaseLost
+from batchrock.engine.outputs import JobOutputs
 from batchrock.engine.runner import Halt, InputChanged, JobRunner, RunDeps, total_counts
 from batchrock.engine.validate import JobInvalid, validate_job
 from batchrock.formats.base import Format
@@ -28,7 +29,7 @@ from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
 from batchrock.jobs.transitions import TERMINAL
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
-from batchrock.store.base import FailureKind, JobStore, StatusChange
+from batchrock.store.base import FailureKind, FileProgress, JobStore, StatusChange
 
 log = logging.getLogger("batchrock.engine")
 
@@ -56,12 +57,18 @@ def check_access(job: Job, policy: Policy, objects: object) -> None:
 
 
 # Failures an operator may resume once their cause is gone (see `batchrock resume`).
-RESUMABLE = (FailureKind.STORAGE,)
+RESUMABLE = (FailureKind.STORAGE, FailureKind.OUTPUT_CHECK)
 
 
 def resume_failed(store: JobStore, job_ids: list[str] | None, now: datetime) -> list[str]:
     """Resume the given jobs (None: all) whose failure is resumable; returns those resumed."""
     return store.resume_failed(job_ids, RESUMABLE, now)
+
+
+def output_check_message(job: Job, problems: list[str]) -> str:
+    hint = (f" The job kept its checkpoint: `batchrock resume {job.job_id}` assembles the output again from "
+            "its committed parts.")
+    return f"The output does not match the job's checkpoint: {'; '.join(problems)}"[:2048 - len(hint)] + hint
 
 
 def storage_failure_message(job: Job, error: StorageError) -> str:
@@ -71,97 +78,115 @@ def storage_failure_message(job: Job, error: StorageError) -> str:
 
 
 class JobLifecycle:
+    """Every change this makes is fenced by the lease the worker claimed the job under."""
+
     def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy) -> None:
         self.deps = deps
         self.catalog = catalog
         self.policy = policy
 
-    def _move(self, job: Job, source: JobStatus, target: JobStatus, message: str | None = None,
-              failure_kind: FailureKind | None = None) -> bool:
-        change = StatusChange(job.job_id, source, target, self.deps.clock.now(), message=message,
-                              ended=target in TERMINAL, failure_kind=failure_kind)
+    def _move(self, lease: HeldLease, source: JobStatus, target: JobStatus, message: str | None = None,
+              failure_kind: FailureKind | None = None, counts: RecordCounts | None = None) -> bool:
+        change = StatusChange(lease.job_id, source, target, self.deps.clock.now(), message=message,
+                              ended=target in TERMINAL, failure_kind=failure_kind, lease=lease.lease, counts=counts)
         return self.deps.store.change_status(change)
 
-    def validate(self, job: Job) -> None:
+    def validate(self, job: Job, lease: HeldLease) -> None:
         """Submitted/Validating -> Scheduled, or Failed with a message."""
         if job.status is JobStatus.SUBMITTED:
-            if not self._move(job, JobStatus.SUBMITTED, JobStatus.VALIDATING):
+            if not self._move(lease, JobStatus.SUBMITTED, JobStatus.VALIDATING):
                 return
         try:
             check_access(job, self.policy, self.deps.objects)
             fmt, _backend, _options = format_for(job, self.catalog)
             report = validate_job(job, self.deps.objects, fmt, self.deps.config)
         except (JobInvalid, CatalogError) as error:
-            self._move(job, JobStatus.VALIDATING, JobStatus.FAILED, str(error)[:2048])
+            self._move(lease, JobStatus.VALIDATING, JobStatus.FAILED, str(error)[:2048])
             return
-        self.deps.store.save_files(job.job_id, report.files)
-        counts = RecordCounts(total=report.total_records)
-        self.deps.store.update_counts(job.job_id, counts, self.deps.clock.now())
-        self._move(job, JobStatus.VALIDATING, JobStatus.SCHEDULED)
+        lease.ensure()
+        if not self.deps.store.save_files(lease.lease, report.files, RecordCounts(total=report.total_records),
+                                          self.deps.clock.now()):
+            raise LeaseLost(job.job_id)
+        self._move(lease, JobStatus.VALIDATING, JobStatus.SCHEDULED)
 
-    async def run(self, job: Job) -> None:
+    async def run(self, job: Job, lease: HeldLease) -> None:
         """Scheduled/InProgress/Stopping -> a terminal status, with outputs and a manifest."""
-        if job.status is JobStatus.SCHEDULED and not self._move(job, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
-            return
-        files = self.deps.store.load_files(job.job_id)
+        status = job.status
+        if status is JobStatus.SCHEDULED:
+            if not self._move(lease, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
+                return
+            status = JobStatus.IN_PROGRESS
         try:
             fmt, backend_name, options = format_for(job, self.catalog)
             backend = backend_for(backend_name, options)
         except (JobInvalid, CatalogError, UnknownBackend) as error:
-            self._end(job, files, JobStatus.FAILED, str(error), source=job.status)
+            target = JobStatus.STOPPED if status is JobStatus.STOPPING else JobStatus.FAILED
+            self._end(job, lease, target, str(error), source=status)
             return
-        runner = JobRunner(job, files, self.deps, fmt, backend)
+        runner = JobRunner(job, self.deps.store.load_files(job.job_id), self.deps, lease, fmt, backend)
         try:
-            if job.status is JobStatus.STOPPING:  # stopped while no worker held it
+            if status is JobStatus.STOPPING:  # stopped while no worker held it
                 runner.close_open_files()
                 halt: Halt | None = Halt.STOP
             else:
                 halt = await runner.run()
         except StorageError as error:
-            self._end(job, runner.files, JobStatus.FAILED, storage_failure_message(job, error), failure_kind=FailureKind.STORAGE)
+            self._end(job, lease, JobStatus.FAILED, storage_failure_message(job, error), failure_kind=FailureKind.STORAGE)
             return
-        except InputChanged as error:
-            self._end(job, runner.files, JobStatus.FAILED, str(error))
+        except (InputChanged, BackendFailed) as error:
+            self._end(job, lease, JobStatus.FAILED, str(error)[:2048])
             return
         if halt is Halt.SHUTDOWN:
             log.info("job %s: checkpointed for shutdown; it resumes on the next start", job.job_id)
             return
-        self._finish(job, runner.files, halt)
+        self._finish(job, lease, halt)
 
-    def _finish(self, job: Job, files: list, halt: Halt | None) -> None:
-        counts = total_counts(files, job.counts.total)
+    def _finish(self, job: Job, lease: HeldLease, halt: Halt | None) -> None:
+        counts = total_counts(self.deps.store.load_files(job.job_id), job.counts.total)
         if halt is Halt.STOP:
-            self._end(job, files, JobStatus.STOPPED, None, source=JobStatus.STOPPING)
+            self._end(job, lease, JobStatus.STOPPED, None, source=JobStatus.STOPPING)
         elif halt is Halt.TIMEOUT:
-            self._end(job, files, JobStatus.PARTIALLY_COMPLETED,
+            self._end(job, lease, JobStatus.PARTIALLY_COMPLETED,
                       f"The job timed out after {job.spec.timeout_hours} hours with {counts.total - counts.processed} records not processed.")
         elif counts.success == 0:
-            self._end(job, files, JobStatus.FAILED, f"No record succeeded: all {counts.error} records are error records.")
+            self._end(job, lease, JobStatus.FAILED, f"No record succeeded: all {counts.error} records are error records.")
         else:
-            self._end(job, files, JobStatus.COMPLETED, None)
+            self._end(job, lease, JobStatus.COMPLETED, None)
 
-    def _end(self, job: Job, files: list, target: JobStatus, message: str | None,
+    def _end(self, job: Job, lease: HeldLease, target: JobStatus, message: str | None,
              source: JobStatus = JobStatus.IN_PROGRESS, failure_kind: FailureKind | None = None) -> None:
+        """Check the outputs, write the manifest, then the ending, all from the checkpoint in the store
+        (never from this worker's memory, which a stale worker's would not match)."""
+        lease.ensure()
+        files = self.deps.store.load_files(job.job_id)
         counts = total_counts(files, job.counts.total)
-        self._write_manifest(job, counts)
-        self.deps.store.update_counts(job.job_id, counts, self.deps.clock.now())
-        if not self._move(job, source, target, message, failure_kind):
+        outputs = JobOutputs(job, self.deps.objects)
+        outputs.write_manifest(counts)
+        if failure_kind not in RESUMABLE:
+            problems = self._check_outputs(lease, outputs, files, counts)
+            if problems:
+                log.error("job %s: %s", job.job_id, "; ".join(problems))
+                target, message, failure_kind = JobStatus.FAILED, output_check_message(job, problems), FailureKind.OUTPUT_CHECK
+            else:
+                lease.ensure()
+                outputs.remove_parts(files)  # before the ending, so a listing after it shows outputs alone
+        if not self._move(lease, source, target, message, failure_kind, counts):
             # stopped while finishing: a stop request wins over the natural ending
-            self._move(job, JobStatus.STOPPING, JobStatus.STOPPED)
+            if not self._move(lease, JobStatus.STOPPING, JobStatus.STOPPED, counts=counts):
+                lease.ensure()
+                return
+        if failure_kind not in RESUMABLE:
+            outputs.sweep_parts()
 
-    def _write_manifest(self, job: Job, counts: RecordCounts) -> None:
-        output = Location.parse(job.spec.output_config.s3_uri)
-        manifest = {
-            "totalRecordCount": counts.total,
-            "processedRecordCount": counts.processed,
-            "successRecordCount": counts.success,
-            "errorRecordCount": counts.error,
-            "inputTokenCount": counts.input_tokens,
-            "outputTokenCount": counts.output_tokens,
-        }
-        try:
-            self.deps.objects.put_object(output.bucket, manifest_key(output, job.job_id), orjson.dumps(manifest),
-                                         job.spec.output_config.s3_encryption_key_id)
-        except StorageError as error:
-            log.error("job %s: cannot write its manifest: %s", job.job_id, error)
-
+    def _check_outputs(self, lease: HeldLease, outputs: JobOutputs, files: list[FileProgress],
+                       counts: RecordCounts) -> list[str]:
+        """The end-of-job check; files that fail it are marked to be composed again on resume."""
+        problems = []
+        for progress, problem in outputs.mismatched_files(files):
+            problems.append(problem)
+            if not self.deps.store.checkpoint(lease.lease, replace(progress, done=False), counts, self.deps.clock.now()):
+                raise LeaseLost(lease.job_id)
+        manifest_problem = outputs.manifest_problem(counts)
+        if manifest_problem is not None:
+            problems.append(manifest_problem)
+        return problems

@@ -1,9 +1,12 @@
 """The InProgress phase of one job: stream records through the backend, write them in order.
 
-Each input file's output is one multipart upload. Output lines are buffered; when the buffer
-reaches a part's size it is uploaded and a checkpoint records, in one transaction, the part,
-the input byte offset it covers and the file's counts. After a crash the job resumes from the
-last checkpoint: at most one part's worth of records is run again, and none is written twice.
+Output lines are buffered; when the buffer reaches a part's size it is written as a part
+object of its own, named by the writer's lease epoch, and a checkpoint records, in one
+transaction fenced by that lease, the part, the input byte offset it covers and the file's
+counts. When the file's records are all written, its output object is composed from the
+parts the checkpoint lists. After a crash the job resumes from the last checkpoint: at most
+one part's worth of records is run again, and none is written twice. A worker that lost its
+lease may write a part object nobody will list, but never one the new owner committed.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from batchrock.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
+from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.engine.config import EngineConfig
+from batchrock.engine.inputs import part_key
+from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.records import InputRecord, error_line, is_blank, parse_line, success_line
 from batchrock.engine.validate import examine_record
 from batchrock.formats.base import Format
@@ -38,10 +43,6 @@ class Halt(str, Enum):
 
 class InputChanged(Exception):
     """An input file no longer holds the records it held when the job was validated."""
-
-
-class LeaseLost(Exception):
-    """Another worker owns the job now: this one writes nothing more."""
 
 
 @dataclass
@@ -75,15 +76,18 @@ def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
 
 
 class JobRunner:
-    def __init__(self, job: Job, files: list[FileProgress], deps: RunDeps, fmt: Format, backend: Backend) -> None:
+    def __init__(self, job: Job, files: list[FileProgress], deps: RunDeps, lease: HeldLease, fmt: Format,
+                 backend: Backend) -> None:
         self.job = job
         self.fmt = fmt
         self.backend = backend
         self.files = files
         self.deps = deps
-        self.bucket = Location.parse(job.spec.output_config.s3_uri).bucket
+        self.lease = lease
+        self.output = Location.parse(job.spec.output_config.s3_uri)
+        self.bucket = self.output.bucket
         self.source_bucket = Location.parse(job.spec.input_config.s3_uri).bucket
-        self.part_bytes = max(deps.config.part_bytes, deps.objects.min_part_size)
+        self.part_bytes = deps.config.part_bytes
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
         self._next_publish = 0.0
         self._next_halt_check = 0.0
@@ -103,15 +107,13 @@ class JobRunner:
 
     async def _run_file(self, index: int) -> Halt | None:
         progress = self.files[index]
-        if progress.upload_id is None:
-            upload_id = self.deps.objects.start_upload(self.bucket, progress.output_key, self.kms_key_id)
-            progress = self._save(index, replace(progress, upload_id=upload_id))
         seen = self._ids_before(progress)
         buffer = bytearray()
         batch: list[tuple[bytes, int]] = []
-        number, halt = progress.records_done, None
+        number, halt, end = progress.records_done, None, progress.input_offset
         stream = read_lines(self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset),
                             progress.input_offset)
+        self.lease.ensure()
         for line, end in stream:
             if not is_blank(line):
                 number += 1
@@ -136,14 +138,14 @@ class JobRunner:
                 raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
                                    f"ran: it held {progress.record_count} records when validated and {number} now.")
         stream.close()
-        self._finish_file(index, progress, buffer)
+        self._finish_file(index, progress, buffer, end)  # every line up to ``end`` is in progress or buffer
         return halt
 
     def close_open_files(self) -> None:
-        """Complete the output of files a crashed run left open, with the parts it committed."""
+        """Compose the output of files a crashed run left part-way, from the parts it committed."""
         for index, progress in enumerate(self.files):
-            if progress.upload_id is not None and not progress.done:
-                self._finish_file(index, progress, bytearray())
+            if progress.parts and not progress.done:
+                self._finish_file(index, progress, bytearray(), progress.input_offset)
 
     def _ids_before(self, progress: FileProgress) -> set[str]:
         """recordIds of the lines before the checkpoint: duplicates are judged across the whole file."""
@@ -215,7 +217,7 @@ class JobRunner:
         return probe is not None and not await probe()
 
     def _halt_requested(self) -> bool:
-        return self.deps.shutdown.is_set() or self._halt_reason() is not None
+        return self.deps.shutdown.is_set() or self.lease.lost or self._halt_reason() is not None
 
     async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         results = await self._call_backend(requests)
@@ -232,6 +234,8 @@ class JobRunner:
     async def _call_backend(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         try:
             return await self.backend.generate(requests)
+        except BackendFailed:
+            raise
         except BackendError as error:
             return [error] * len(requests)
         except Exception as error:  # a backend crash fails these records, never the job
@@ -246,32 +250,23 @@ class JobRunner:
 
     def _commit_part(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
         if buffer:
-            number = len(progress.parts) + 1
-            assert progress.upload_id is not None
-            etag = self.deps.objects.upload_part(self.bucket, progress.output_key, progress.upload_id, number, bytes(buffer))
-            progress = replace(progress, parts=progress.parts + ((number, etag),))
+            self.lease.ensure()
+            key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
+            self.deps.objects.put_object(self.bucket, key, bytes(buffer), self.kms_key_id)
+            progress = replace(progress, parts=progress.parts + (key,))
             buffer.clear()
         return self._save(index, replace(progress, input_offset=offset))
 
-    def _finish_file(self, index: int, progress: FileProgress, buffer: bytearray) -> None:
-        """Upload what is buffered and complete the file's output object (also when the job halts)."""
-        progress = self._commit_part(index, progress, buffer, progress.input_offset)
-        assert progress.upload_id is not None
-        if progress.parts:
-            try:
-                self.deps.objects.complete_upload(self.bucket, progress.output_key, progress.upload_id, list(progress.parts))
-            except StorageError:
-                # completed before a crash, but the checkpoint saying so was not written
-                if self.deps.objects.head(self.bucket, progress.output_key) is None:
-                    raise
-        else:
-            self.deps.objects.abort_upload(self.bucket, progress.output_key, progress.upload_id)
-            self.deps.objects.put_object(self.bucket, progress.output_key, b"", self.kms_key_id)
+    def _finish_file(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> None:
+        """Commit what is buffered and compose the file's output object (also when the job halts)."""
+        progress = self._commit_part(index, progress, buffer, offset)
+        self.lease.ensure()
+        self.deps.objects.compose(self.bucket, progress.output_key, list(progress.parts), self.kms_key_id)
         self._save(index, replace(progress, done=True))
 
     def _save(self, index: int, progress: FileProgress) -> FileProgress:
         self.files[index] = progress
-        if not self.deps.store.checkpoint(self.job.job_id, self.deps.worker_id, progress, self.counts(), self.deps.clock.now()):
+        if not self.deps.store.checkpoint(self.lease.lease, progress, self.counts(), self.deps.clock.now()):
             raise LeaseLost(self.job.job_id)
         return progress
 
@@ -281,7 +276,8 @@ class JobRunner:
         if now < self._next_publish:
             return
         self._next_publish = now + self.deps.config.progress_seconds
-        self.deps.store.update_counts(self.job.job_id, self.counts(), self.deps.clock.now())
+        if not self.deps.store.publish_counts(self.lease.lease, self.counts(), self.deps.clock.now()):
+            raise LeaseLost(self.job.job_id)
 
     def _check_halt(self) -> Halt | None:
         """Every progress interval: has the user stopped the job, or has its time run out?"""
@@ -289,6 +285,7 @@ class JobRunner:
         if now < self._next_halt_check:
             return None
         self._next_halt_check = now + self.deps.config.progress_seconds
+        self.lease.ensure()
         return self._halt_reason()
 
     def _halt_reason(self) -> Halt | None:

@@ -17,8 +17,9 @@ import uuid
 from datetime import timedelta
 
 from batchrock.catalog import Catalog
+from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.lifecycle import JobLifecycle
-from batchrock.engine.runner import LeaseLost, RunDeps
+from batchrock.engine.runner import RunDeps
 from batchrock.jobs.model import Job, JobStatus
 from batchrock.security.policy import Policy
 from batchrock.storage.retrying import StorageWaitInterrupted
@@ -41,7 +42,7 @@ class Worker:
         self.lifecycle = JobLifecycle(deps, catalog, policy)
         self.config = deps.config
         self._held: dict[str, threading.Thread] = {}
-        self._leases: set[str] = set()
+        self._leases: dict[str, HeldLease] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -102,84 +103,97 @@ class Worker:
         self.deps.store.expire_unstarted(now, EXPIRED_MESSAGE)
         busy = self._validate_one()
         if self._running() < self.config.max_running_jobs:
-            job = self._claim(_TO_RUN)
-            if job is not None:
-                self._launch(job)
+            claimed = self._claim(_TO_RUN)
+            if claimed is not None:
+                self._launch(*claimed)
                 busy = True
         return busy
 
-    def _claim(self, statuses: tuple[JobStatus, ...]) -> Job | None:
+    def _claim(self, statuses: tuple[JobStatus, ...]) -> tuple[Job, HeldLease] | None:
         now = self.deps.clock.now()
         lease_until = now + timedelta(seconds=self.config.lease_seconds)
-        job = self.deps.store.claim_next(statuses, self.deps.worker_id, now, lease_until)
-        if job is not None:
-            with self._lock:
-                self._leases.add(job.job_id)
-        return job
+        claim = self.deps.store.claim_next(statuses, self.deps.worker_id, now, lease_until)
+        if claim is None:
+            return None
+        held = HeldLease(claim.lease, self.deps.store, self.deps.clock, self.config.lease_seconds)
+        with self._lock:
+            # a run of this job here under an earlier claim (its heartbeat came too late) is stale now
+            earlier = self._leases.get(claim.job.job_id)
+            self._leases[claim.job.job_id] = held
+        if earlier is not None:
+            earlier.mark_lost()
+        return claim.job, held
 
-    def _release(self, job_id: str) -> None:
-        self._let_lease_lapse(job_id)
+    def _release(self, held: HeldLease) -> None:
+        self._let_lease_lapse(held)
         try:
-            self.deps.store.release_lease(job_id, self.deps.worker_id)
+            held.release()
         except StoreUnwritable:
             pass  # it lapses instead
 
-    def _let_lease_lapse(self, job_id: str) -> None:
-        """No more heartbeats for this job: once its lease lapses, a worker resumes it from its checkpoint."""
+    def _let_lease_lapse(self, held: HeldLease) -> None:
+        """No more heartbeats for this lease: once it lapses, a worker resumes the job from its checkpoint."""
         with self._lock:
-            self._leases.discard(job_id)
+            if self._leases.get(held.job_id) is held:
+                del self._leases[held.job_id]
 
     def _validate_one(self) -> bool:
-        job = self._claim(_TO_VALIDATE)
-        if job is None:
+        claimed = self._claim(_TO_VALIDATE)
+        if claimed is None:
             return False
+        job, held = claimed
         try:
-            self.lifecycle.validate(job)
+            self.lifecycle.validate(job, held)
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker while validating; leaving it", job.job_id)
         finally:
-            self._release(job.job_id)
+            self._release(held)
         return True
 
-    def _launch(self, job: Job) -> None:
+    def _launch(self, job: Job, held: HeldLease) -> None:
         with self._lock:
-            if job.job_id in self._held:  # already running here; its heartbeat was late
-                return
-        thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job.job_id}", daemon=True)
+            earlier = self._held.get(job.job_id)
+        thread = threading.Thread(target=self._run, args=(job, held, earlier), name=f"job-{job.job_id}", daemon=True)
         with self._lock:
             self._held[job.job_id] = thread
         thread.start()
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, held: HeldLease, earlier: threading.Thread | None) -> None:
+        if earlier is not None:
+            earlier.join()  # the stale run stops at its next write; then this one resumes from the checkpoint
         try:
-            asyncio.run(self.lifecycle.run(job))
+            asyncio.run(self.lifecycle.run(job, held))
         except LeaseLost:
-            log.warning("job %s: lease lost to another worker; abandoning this run", job.job_id)
+            log.warning("job %s: lease lost to another worker; this worker stopped before writing again", job.job_id)
         except StorageWaitInterrupted:
             log.warning("job %s: shutting down while storage was unreachable; it resumes from its last checkpoint "
                         "on the next start", job.job_id)
         except StoreUnwritable as problem:
             log.error("job %s: the job store cannot be written (%s); the job halts at its last checkpoint and "
                       "resumes when the store accepts writes again", job.job_id, problem.reason)
-            self._let_lease_lapse(job.job_id)
+            self._let_lease_lapse(held)
             return
         except Exception:
             log.exception("job %s: run crashed; it resumes when its lease lapses", job.job_id)
-            self._let_lease_lapse(job.job_id)
+            self._let_lease_lapse(held)
             return
         finally:
             with self._lock:
-                self._held.pop(job.job_id, None)
-        self._release(job.job_id)
+                if self._held.get(job.job_id) is threading.current_thread():
+                    del self._held[job.job_id]
+        self._release(held)
 
     def _running(self) -> int:
         with self._lock:
             return len(self._held)
 
     def _heartbeat(self) -> None:
-        lease_until = self.deps.clock.now() + timedelta(seconds=self.config.lease_seconds)
         with self._lock:
-            held = list(self._leases)
-        for job_id in held:
-            self.deps.store.renew_lease(job_id, self.deps.worker_id, lease_until)
+            held = list(self._leases.values())
+        for lease in held:
+            if not lease.renew():
+                log.warning("job %s: another worker took over its lease; stopping this run", lease.job_id)
+                self._let_lease_lapse(lease)
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Run turns until no job is left to validate or run (a test and CLI helper)."""

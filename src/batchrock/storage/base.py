@@ -1,7 +1,8 @@
 """Object storage: the one small interface the engine reads input from and writes output to.
 
-Writes go through multipart uploads whose parts are durable once uploaded, so a job can
-checkpoint after each part and a restarted worker can continue the same upload.
+A job writes its output as part objects of its own, each under a name no other worker can
+choose (it carries the writer's lease epoch), checkpoints after each, and at the end composes
+the output object from the parts its checkpoint lists, in order.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    #: the smallest part size a multipart upload accepts, except for its last part
-    min_part_size: int
     #: whether writes can be encrypted with a KMS key (SSE-KMS)
     supports_kms: bool
 
@@ -63,13 +62,10 @@ class ObjectStore(Protocol):
 
     def delete_object(self, bucket: str, key: str) -> None: ...
 
-    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str: ...
-
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str: ...
-
-    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
-
-    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+    def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
+        """Write ``key`` as the concatenation of the objects ``sources`` (same bucket), in order.
+        Raises ObjectMissing, writing nothing, when a source is missing."""
+        ...
 
 
 def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:

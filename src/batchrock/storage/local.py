@@ -6,6 +6,7 @@ segments, absolute keys, NUL bytes, backslashes, over-long keys, or paths throug
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -31,13 +32,17 @@ def sync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
 def _refuse_kms(kms_key_id: str | None) -> None:
     if kms_key_id:
         raise StorageError("the local directory store cannot encrypt with a KMS key; use an S3 endpoint")
 
 
 class LocalObjectStore:
-    min_part_size = 1
     supports_kms = False
 
     def __init__(self, root: Path, keep_free_bytes: int = 0) -> None:
@@ -45,12 +50,10 @@ class LocalObjectStore:
         lives there too; a write that would eat into it fails as if the disk were full."""
         self.root = root
         self.buckets = root / "buckets"
-        self.uploads = root / "uploads"
-        for directory in (self.buckets, self.uploads):
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError:  # a read-only data dir: reads still work, writes fail with the OS's reason
-                pass
+        try:
+            self.buckets.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a read-only data dir: reads still work, writes fail with the OS's reason
+            pass
         self.keep_free_bytes = keep_free_bytes
         self._store_device = root.stat().st_dev
 
@@ -105,10 +108,22 @@ class LocalObjectStore:
         self._write_atomically(self.path_of(bucket, key), [data])
 
     def delete_object(self, bucket: str, key: str) -> None:
+        path = self.path_of(bucket, key)
         try:
-            self.path_of(bucket, key).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as error:
             raise StorageError(f"cannot delete s3://{bucket}/{key}: {error.strerror}") from None
+        self._prune_empty_folders(path.parent, self._bucket_dir(bucket))
+
+    @staticmethod
+    def _prune_empty_folders(directory: Path, bucket_dir: Path) -> None:
+        """S3 has no folders: one left empty by a delete goes too."""
+        while directory != bucket_dir and bucket_dir in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
 
     def _check_room(self, target: Path, size: int) -> None:
         directory = target.parent
@@ -122,11 +137,11 @@ class LocalObjectStore:
                                f"less than {self.keep_free_bytes} bytes free in the data dir, kept for the job store)")
 
     def _write_atomically(self, target: Path, pieces: list[bytes] | list[Path]) -> None:
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             if self.keep_free_bytes:
                 self._check_room(target, sum(p.stat().st_size if isinstance(p, Path) else len(p) for p in pieces))
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
             with open(temporary, "wb") as handle:
                 for piece in pieces:
                     if isinstance(piece, Path):
@@ -138,29 +153,17 @@ class LocalObjectStore:
                 os.fsync(handle.fileno())
             os.replace(temporary, target)
             sync_directory(target.parent)  # the rename itself must survive a crash: checkpoints name these files
+        except FileNotFoundError as error:
+            _remove_quietly(temporary)
+            raise ObjectMissing(f"cannot write {target.name}: {error.filename} vanished") from None
         except OSError as error:
+            _remove_quietly(temporary)
             raise StorageError(f"cannot write {target.name}: {error.strerror}") from None
 
-    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str:
+    def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
         _refuse_kms(kms_key_id)
-        self.path_of(bucket, key)
-        upload_id = uuid.uuid4().hex
-        (self.uploads / upload_id).mkdir()
-        return upload_id
-
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
-        self._write_atomically(self._upload_dir(upload_id) / f"{number:06d}", [data])
-        return f"part-{number}"
-
-    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        directory = self._upload_dir(upload_id)
-        self._write_atomically(self.path_of(bucket, key), [directory / f"{number:06d}" for number, _ in parts])
-        shutil.rmtree(directory, ignore_errors=True)
-
-    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        shutil.rmtree(self._upload_dir(upload_id), ignore_errors=True)
-
-    def _upload_dir(self, upload_id: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
-            raise UnsafeKey("invalid upload id")
-        return self.uploads / upload_id
+        paths = [self.path_of(bucket, source) for source in sources]
+        for source, path in zip(sources, paths):
+            if not path.is_file():
+                raise ObjectMissing(f"s3://{bucket}/{source} does not exist")
+        self._write_atomically(self.path_of(bucket, key), paths)

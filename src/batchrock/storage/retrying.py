@@ -33,7 +33,6 @@ class RetryingObjectStore:
         self.outage_seconds = outage_seconds
         self.first_delay = first_delay
         self.max_delay = max_delay
-        self.min_part_size = inner.min_part_size
         self.supports_kms = inner.supports_kms
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
@@ -67,17 +66,8 @@ class RetryingObjectStore:
     def delete_object(self, bucket: str, key: str) -> None:
         self._retry("delete", lambda: self.inner.delete_object(bucket, key))
 
-    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str:
-        return self._retry("start upload", lambda: self.inner.start_upload(bucket, key, kms_key_id))
-
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
-        return self._retry("upload part", lambda: self.inner.upload_part(bucket, key, upload_id, number, data))
-
-    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        self._retry("complete upload", lambda: self.inner.complete_upload(bucket, key, upload_id, parts))
-
-    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        self._retry("abort upload", lambda: self.inner.abort_upload(bucket, key, upload_id))
+    def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
+        self._retry("compose", lambda: self.inner.compose(bucket, key, sources, kms_key_id))
 
 
 class _ResumingReader:

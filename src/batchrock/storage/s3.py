@@ -1,8 +1,8 @@
 """Any S3-compatible endpoint, through botocore.
 
 botocore rather than obstore: it is already a dependency (the API contract and SigV4 come
-from it), it resolves the standard AWS credential chain, and it exposes multipart uploads
-part by part, which checkpointing needs (each committed part is recorded with its ETag).
+from it), it resolves the standard AWS credential chain, and it exposes the multipart calls
+composing needs part by part, server-side copies (UploadPartCopy) included.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ def _sse(kms_key_id: str | None) -> dict[str, str]:
 
 
 class S3ObjectStore:
-    def __init__(self, endpoint_url: str | None, region: str = "us-east-1", min_part_size: int = S3_MIN_PART_SIZE,
-                 kms_key_id: str | None = None) -> None:
+    def __init__(self, endpoint_url: str | None, region: str = "us-east-1", min_part_size: int = S3_MIN_PART_SIZE) -> None:
         session = botocore.session.get_session()
         # one quick retry here: RetryingObjectStore does the long, outage-aware waiting
         config = Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"},
@@ -72,19 +71,68 @@ class S3ObjectStore:
     def delete_object(self, bucket: str, key: str) -> None:
         self._call(f"s3://{bucket}/{key}", "delete_object", Bucket=bucket, Key=key)
 
-    def start_upload(self, bucket: str, key: str, kms_key_id: str | None = None) -> str:
-        return self._call(f"s3://{bucket}/{key}", "create_multipart_upload", Bucket=bucket, Key=key,
-                          **_sse(kms_key_id))["UploadId"]
+    def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
+        """Sources of at least the minimum part size are copied server-side; smaller neighbours
+        are joined here into parts of that size (S3 refuses smaller parts but the last)."""
+        sizes = [self._size(bucket, source) for source in sources]
+        groups = _group_parts(sizes, self.min_part_size)
+        if len(groups) <= 1:
+            data = b"".join(self._read(bucket, source) for source in sources)
+            self.put_object(bucket, key, data, kms_key_id)
+            return
+        what = f"s3://{bucket}/{key}"
+        upload_id = self._call(what, "create_multipart_upload", Bucket=bucket, Key=key, **_sse(kms_key_id))["UploadId"]
+        try:
+            parts = [self._compose_part(bucket, key, upload_id, number, [sources[i] for i in group])
+                     for number, group in enumerate(groups, start=1)]
+            self._call(what, "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
+                       MultipartUpload={"Parts": parts})
+        except StorageError:
+            self._abort(bucket, key, upload_id)
+            raise
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
-        found = self._call(f"s3://{bucket}/{key}", "upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
-                           PartNumber=number, Body=data)
-        return str(found["ETag"])
+    def _compose_part(self, bucket: str, key: str, upload_id: str, number: int, sources: list[str]) -> dict[str, Any]:
+        what = f"s3://{bucket}/{key} part {number}"
+        common = {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+        if len(sources) == 1:
+            found = self._call(what, "upload_part_copy", CopySource={"Bucket": bucket, "Key": sources[0]}, **common)
+            etag = found["CopyPartResult"]["ETag"]
+        else:
+            data = b"".join(self._read(bucket, source) for source in sources)
+            etag = self._call(what, "upload_part", Body=data, **common)["ETag"]
+        return {"PartNumber": number, "ETag": etag}
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        layout = {"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}
-        self._call(f"s3://{bucket}/{key}", "complete_multipart_upload", Bucket=bucket, Key=key,
-                   UploadId=upload_id, MultipartUpload=layout)
+    def _size(self, bucket: str, key: str) -> int:
+        found = self.head(bucket, key)
+        if found is None:
+            raise ObjectMissing(f"s3://{bucket}/{key} does not exist")
+        return found.size
 
-    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        self._call(f"s3://{bucket}/{key}", "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+    def _read(self, bucket: str, key: str) -> bytes:
+        body = self.open_read(bucket, key)
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def _abort(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            self._call(f"s3://{bucket}/{key}", "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        except StorageError:
+            pass  # the bucket's lifecycle rules reap it; the error that matters is the one raised
+
+
+def _group_parts(sizes: list[int], min_part_size: int) -> list[list[int]]:
+    """Consecutive source indexes, grouped so that every group but the last reaches ``min_part_size``."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for index, size in enumerate(sizes):
+        current.append(index)
+        total += size
+        if total >= min_part_size:
+            groups.append(current)
+            current, total = [], 0
+    if current:
+        groups.append(current)  # the last part may be short
+    return groups

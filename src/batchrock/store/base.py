@@ -2,6 +2,9 @@
 
 Every status change is a compare-and-set against the status the caller last saw, and a
 worker owns a job only while its lease lasts, so several processes can share one store.
+Each claim gives the job a new lease epoch; every write a worker makes for a job it runs
+(files, checkpoints, counts, its status) names that epoch and is refused, in the same
+transaction, once another worker has claimed the job: a stale worker cannot write.
 """
 
 from __future__ import annotations
@@ -39,16 +42,31 @@ class StoreUnwritable(StoreError):
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A worker's hold on a job: its writes count only while the job's epoch is still this one."""
+
+    job_id: str
+    worker_id: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    job: Job
+    lease: Lease
+
+
+@dataclass(frozen=True)
 class FileProgress:
-    """One input file of a job and its last checkpoint: output parts committed so far, and the
-    input byte offset and record count they cover."""
+    """One input file of a job and its last checkpoint: the output part objects committed so far,
+    in order, and the input byte offset and record counts they cover. ``done``: the file's
+    output object has been assembled from its parts."""
 
     file_index: int
     input_key: str
     output_key: str
     record_count: int
-    upload_id: str | None = None
-    parts: tuple[tuple[int, str], ...] = ()
+    parts: tuple[str, ...] = ()
     input_offset: int = 0
     records_done: int = 0
     success: int = 0
@@ -82,6 +100,7 @@ class FailureKind(str, Enum):
     """Why a job failed, where an operator may resume it once the cause is gone."""
 
     STORAGE = "storage"  # the object store stayed unreachable past the outage limit
+    OUTPUT_CHECK = "output"  # the assembled output did not match the checkpointed counts
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,8 @@ class StatusChange:
     message: str | None = None
     ended: bool = False
     failure_kind: FailureKind | None = None
+    lease: Lease | None = None  # a worker's change: only while it holds this lease
+    counts: RecordCounts | None = None  # final counts, written exactly in the same transaction
 
 
 class JobStore(Protocol):
@@ -112,7 +133,7 @@ class JobStore(Protocol):
 
     def change_status(self, change: StatusChange) -> bool: ...
 
-    def update_counts(self, job_id: str, counts: RecordCounts, now: datetime) -> None: ...
+    def publish_counts(self, lease: Lease, counts: RecordCounts, now: datetime) -> bool: ...
 
     def list_tags(self, job_id: str) -> list[Tag]: ...
 
@@ -120,17 +141,17 @@ class JobStore(Protocol):
 
     def remove_tags(self, job_id: str, keys: Iterable[str]) -> None: ...
 
-    def claim_next(self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime) -> Job | None: ...
+    def claim_next(self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime) -> Claim | None: ...
 
-    def renew_lease(self, job_id: str, worker_id: str, lease_until: datetime) -> bool: ...
+    def renew_lease(self, lease: Lease, lease_until: datetime) -> bool: ...
 
-    def release_lease(self, job_id: str, worker_id: str) -> None: ...
+    def release_lease(self, lease: Lease) -> None: ...
 
-    def save_files(self, job_id: str, files: Iterable[FileProgress]) -> None: ...
+    def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime) -> bool: ...
 
     def load_files(self, job_id: str) -> list[FileProgress]: ...
 
-    def checkpoint(self, job_id: str, worker_id: str, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool: ...
+    def checkpoint(self, lease: Lease, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool: ...
 
     def expire_unstarted(self, now: datetime, message: str) -> int: ...
 

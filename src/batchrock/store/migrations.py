@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, inspect, select, text, update
 
 from batchrock.store import schema
 from batchrock.store.timecodec import now_micros
@@ -34,12 +34,26 @@ def _create_service_secrets(conn: Connection) -> None:
     schema.service_secrets.create(conn)
 
 
+def _fence_leases_with_epochs(conn: Connection) -> None:
+    """Lease epochs, and parts as objects of their own instead of one multipart upload per file.
+    Files a running job had not finished start again from their first record: their parts
+    were numbered in an upload that can no longer be assembled (nothing is lost, some records
+    run twice). Finished files keep their output."""
+    if "lease_epoch" not in {column["name"] for column in inspect(conn).get_columns("jobs")}:
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0"))
+    files = schema.job_files.c
+    conn.execute(update(schema.job_files).where(files.done == 1).values(parts="[]"))
+    conn.execute(update(schema.job_files).where(files.done == 0).values(
+        parts="[]", input_offset=0, records_done=0, success_records=0, error_records=0, input_tokens=0, output_tokens=0))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_create_jobs", _create_jobs),
     ("0002_create_job_tags", _create_job_tags),
     ("0003_create_job_files", _create_job_files),
     ("0004_add_jobs_failure_kind", _add_jobs_failure_kind),
     ("0005_create_service_secrets", _create_service_secrets),
+    ("0006_fence_leases_with_epochs", _fence_leases_with_epochs),
 )
 
 

@@ -45,6 +45,8 @@ jobs = Table(
     Column("output_tokens", BigInteger, nullable=False, default=0),
     Column("lease_owner", String(128)),
     Column("lease_expires_us", BigInteger),
+    # raised by every claim; a worker's writes name the epoch they were claimed under (fencing)
+    Column("lease_epoch", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint("account_id", "region", "job_name", name="uq_jobs_owner_name"),
     UniqueConstraint("account_id", "region", "client_request_token", name="uq_jobs_owner_token"),
     Index("ix_jobs_owner_submit", "account_id", "region", "submit_us", "job_id"),
@@ -68,7 +70,7 @@ job_files = Table(
     Column("input_key", Text, nullable=False),
     Column("output_key", Text, nullable=False),
     Column("record_count", BigInteger, nullable=False),
-    Column("upload_id", Text),
+    # JSON list of the keys of the committed part objects, in output order
     Column("parts", Text, nullable=False, default="[]"),
     Column("input_offset", BigInteger, nullable=False, default=0),
     Column("records_done", BigInteger, nullable=False, default=0),

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, bindparam, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -17,11 +17,13 @@ from batchrock.jobs.transitions import check_transition
 import orjson
 
 from batchrock.store.base import (
+    Claim,
     FailureKind,
     FileProgress,
     DuplicateClientToken,
     DuplicateJobName,
     JobQuery,
+    Lease,
     StatusChange,
     StoreUnwritable,
     TooManyTagsInStore,
@@ -213,18 +215,20 @@ class SqlJobStore:
             values["end_us"] = to_micros(change.now)
         if change.failure_kind is not None:
             values["failure_kind"] = change.failure_kind.value
-        statement = (
-            update(jobs)
-            .where(jobs.c.job_id == change.job_id, jobs.c.status == change.expected.value)
-            .values(values)
-        )
+        if change.counts is not None:
+            values.update(counts_to_row(change.counts))
+        conditions = [jobs.c.job_id == change.job_id, jobs.c.status == change.expected.value]
+        if change.lease is not None:
+            conditions.append(_held(change.lease))
         with self._writing() as conn:
-            return conn.execute(statement).rowcount == 1
+            return conn.execute(update(jobs).where(*conditions).values(values)).rowcount == 1
 
-    def update_counts(self, job_id: str, counts: RecordCounts, now: datetime) -> None:
-        values = {**counts_to_row(counts), "last_modified_us": to_micros(now)}
+    def publish_counts(self, lease: Lease, counts: RecordCounts, now: datetime) -> bool:
+        """Live counts for Get/List; they only grow, so a worker resuming from an older checkpoint
+        does not show fewer records done than its predecessor did."""
+        values = {**_growing(counts), "last_modified_us": to_micros(now)}
         with self._writing() as conn:
-            conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(values))
+            return conn.execute(update(jobs).where(_held(lease)).values(values)).rowcount == 1
 
     def list_tags(self, job_id: str) -> list[Tag]:
         statement = select(job_tags.c.tag_key, job_tags.c.tag_value).where(job_tags.c.job_id == job_id)
@@ -249,8 +253,8 @@ class SqlJobStore:
 
     def claim_next(
         self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime
-    ) -> Job | None:
-        """Lease the oldest unleased (or lapsed) job in one of ``statuses``: one atomic statement."""
+    ) -> Claim | None:
+        """Lease the oldest unleased (or lapsed) job in one of ``statuses`` under a new epoch: one atomic statement."""
         now_us = to_micros(now)
         free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_us < now_us)
         candidate = (
@@ -264,28 +268,22 @@ class SqlJobStore:
         statement = (
             update(jobs)
             .where(jobs.c.job_id == candidate, free)
-            .values(lease_owner=worker_id, lease_expires_us=to_micros(lease_until))
+            .values(lease_owner=worker_id, lease_expires_us=to_micros(lease_until), lease_epoch=jobs.c.lease_epoch + 1)
             .returning(*jobs.c)
         )
         with self._writing() as conn:
             row = conn.execute(statement).mappings().first()
-        return None if row is None else row_to_job(row)
+        if row is None:
+            return None
+        return Claim(row_to_job(row), Lease(row["job_id"], worker_id, int(row["lease_epoch"])))
 
-    def renew_lease(self, job_id: str, worker_id: str, lease_until: datetime) -> bool:
-        statement = (
-            update(jobs)
-            .where(jobs.c.job_id == job_id, jobs.c.lease_owner == worker_id)
-            .values(lease_expires_us=to_micros(lease_until))
-        )
+    def renew_lease(self, lease: Lease, lease_until: datetime) -> bool:
+        statement = update(jobs).where(_held(lease)).values(lease_expires_us=to_micros(lease_until))
         with self._writing() as conn:
             return conn.execute(statement).rowcount == 1
 
-    def release_lease(self, job_id: str, worker_id: str) -> None:
-        statement = (
-            update(jobs)
-            .where(jobs.c.job_id == job_id, jobs.c.lease_owner == worker_id)
-            .values(lease_owner=None, lease_expires_us=None)
-        )
+    def release_lease(self, lease: Lease) -> None:
+        statement = update(jobs).where(_held(lease)).values(lease_owner=None, lease_expires_us=None)
         with self._writing() as conn:
             conn.execute(statement)
 
@@ -293,12 +291,17 @@ class SqlJobStore:
         with self._reading() as conn:
             return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
 
-    def save_files(self, job_id: str, files: Iterable[FileProgress]) -> None:
-        rows = [_file_row(job_id, progress) for progress in files]
+    def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime) -> bool:
+        """A validated job's files and counts, replacing any earlier plan, while ``lease`` holds."""
+        rows = [_file_row(lease.job_id, progress) for progress in files]
+        values = {**counts_to_row(counts), "last_modified_us": to_micros(now)}
         with self._writing() as conn:
-            conn.execute(delete(job_files).where(job_files.c.job_id == job_id))
+            if conn.execute(update(jobs).where(_held(lease)).values(values)).rowcount != 1:
+                return False
+            conn.execute(delete(job_files).where(job_files.c.job_id == lease.job_id))
             if rows:
                 conn.execute(job_files.insert(), rows)
+        return True
 
     def load_files(self, job_id: str) -> list[FileProgress]:
         statement = select(job_files).where(job_files.c.job_id == job_id).order_by(job_files.c.file_index)
@@ -306,20 +309,16 @@ class SqlJobStore:
             rows = conn.execute(statement).mappings().all()
         return [_file_progress(row) for row in rows]
 
-    def checkpoint(self, job_id: str, worker_id: str, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool:
-        """Record a file's progress and the job's counts together, only while ``worker_id`` holds the lease."""
+    def checkpoint(self, lease: Lease, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool:
+        """Record a file's progress and the job's counts together, only while ``lease`` holds."""
+        values = {**_growing(counts), "last_modified_us": to_micros(now)}
         with self._writing() as conn:
-            held = conn.execute(
-                update(jobs)
-                .where(jobs.c.job_id == job_id, jobs.c.lease_owner == worker_id)
-                .values(**counts_to_row(counts), last_modified_us=to_micros(now))
-            ).rowcount
-            if held != 1:
+            if conn.execute(update(jobs).where(_held(lease)).values(values)).rowcount != 1:
                 return False
             conn.execute(
                 update(job_files)
-                .where(job_files.c.job_id == job_id, job_files.c.file_index == progress.file_index)
-                .values(_file_row(job_id, progress))
+                .where(job_files.c.job_id == lease.job_id, job_files.c.file_index == progress.file_index)
+                .values(_file_row(lease.job_id, progress))
             )
         return True
 
@@ -371,6 +370,18 @@ class SqlJobStore:
             return sorted(conn.execute(statement).scalars())
 
 
+def _held(lease: Lease) -> Any:
+    """The fence: the job is still held under this claim (a later claim raised the epoch)."""
+    return and_(jobs.c.job_id == lease.job_id, jobs.c.lease_owner == lease.worker_id,
+                jobs.c.lease_epoch == lease.epoch)
+
+
+def _growing(counts: RecordCounts) -> dict[str, Any]:
+    """Set each count column to the larger of its value and the new one."""
+    return {name: case((jobs.c[name] < value, value), else_=jobs.c[name])
+            for name, value in counts_to_row(counts).items()}
+
+
 def _file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:
     return {
         "job_id": job_id,
@@ -378,7 +389,6 @@ def _file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:
         "input_key": progress.input_key,
         "output_key": progress.output_key,
         "record_count": progress.record_count,
-        "upload_id": progress.upload_id,
         "parts": orjson.dumps(progress.parts).decode(),
         "input_offset": progress.input_offset,
         "records_done": progress.records_done,
@@ -396,8 +406,7 @@ def _file_progress(row: Any) -> FileProgress:
         input_key=row["input_key"],
         output_key=row["output_key"],
         record_count=row["record_count"],
-        upload_id=row["upload_id"],
-        parts=tuple((int(n), str(tag)) for n, tag in orjson.loads(row["parts"])),
+        parts=tuple(str(key) for key in orjson.loads(row["parts"])),
         input_offset=row["input_offset"],
         records_done=row["records_done"],
         success=row["success_records"],
