@@ -44,6 +44,10 @@ class Settings:
     storage_outage_seconds: float = 120.0
     keep_free_bytes: int = 64 * 1024 * 1024  # local buckets leave this much room for the job store
     max_connections: int = 1000
+    max_connections_per_client: int = 256  # 0: no cap (behind a reverse proxy)
+    header_timeout_seconds: float = 5.0  # a request head must be complete this long after its first byte
+    idle_timeout_seconds: float = 5.0  # a new connection that sends nothing is closed after this
+    keep_alive_seconds: float = 10.0  # a connection idle after a response is closed after this
 
     def secret(self) -> bytes:
         """A per-data-dir secret (signs pagination tokens); created on first use."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from batchrock.api import connections
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.lifecycle import resume_failed
 from batchrock.jobs.clock import SystemClock
@@ -37,11 +39,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_runtime_flags(parser)
     parser.add_argument("--allow-insecure", action="store_true",
                         help="allow a non-loopback address without a credentials file (anyone who reaches it gets in)")
-    parser.add_argument("--max-connections", type=int, default=1000, help="concurrent connections before 503 (default 1000)")
+    parser.add_argument("--max-connections", type=int, default=1000,
+                        help="requests in progress before 503; also the open connections before the one idle longest "
+                             "is closed to make room (default 1000)")
+    parser.add_argument("--max-connections-per-client", type=int, default=256,
+                        help="connections one client address (IPv6: one /64) may hold; 0: no cap, for a server "
+                             "behind a reverse proxy (default 256)")
+    parser.add_argument("--header-timeout-seconds", type=float, default=5.0,
+                        help="time allowed from a request's first byte to the end of its headers (default 5)")
+    parser.add_argument("--idle-timeout-seconds", type=float, default=5.0,
+                        help="a new connection that sends nothing for this long is closed (default 5; "
+                             "one idle after a response: 10)")
     parser.add_argument("--body-timeout-seconds", type=float, default=30.0, help="time allowed to receive a request body (default 30)")
     parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.add_argument("--resume-failed", action="store_true",
-                        help="on start, resume every job that failed because storage was unreachable (see `batchrock resume`)")
+                        help="on start, resume every job that failed because storage was unreachable or its output check "
+                             "failed (see `batchrock resume`)")
     parser.set_defaults(run=run)
 
 
@@ -64,7 +77,8 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
                         help="model catalog TOML file (default: the built-in catalog)")
     parser.add_argument("--max-running-jobs", type=int, default=2, help="jobs InProgress at once in this process (default 2)")
     parser.add_argument("--lease-seconds", type=float, default=30.0, help="a dead worker's job is resumed after this (default 30)")
-    parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024, help="output buffered per checkpoint (default 8 MiB)")
+    parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024,
+                        help="output buffered per checkpoint, written as one part object (default 8 MiB)")
     parser.add_argument("--batch-size", type=int, default=8, help="records per backend call (default 8)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
@@ -89,6 +103,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         allow_insecure=getattr(args, "allow_insecure", False),
         regions=frozenset(args.regions.split(",")) if args.regions else None,
         max_connections=getattr(args, "max_connections", 1000),
+        max_connections_per_client=getattr(args, "max_connections_per_client", 256),
+        header_timeout_seconds=getattr(args, "header_timeout_seconds", 5.0),
+        idle_timeout_seconds=getattr(args, "idle_timeout_seconds", 5.0),
         body_timeout_seconds=getattr(args, "body_timeout_seconds", 30.0),
     )
 
@@ -129,15 +146,21 @@ def build_runtime(settings: Settings, engine: EngineConfig, command: str) -> Run
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if min(args.header_timeout_seconds, args.idle_timeout_seconds) <= 0 or args.max_connections_per_client < 0:
+        raise SystemExit("batchrock serve: the timeouts must be positive and --max-connections-per-client at least 0")
     settings = settings_from(args)
     check_exposure(settings)
     runtime = build_runtime(settings, engine_from(args), "serve")
     if args.resume_failed:
         for job_id in resume_failed(runtime.store, None, SystemClock().now()):
-            print(f"batchrock: resuming job {job_id} (it failed on a storage error)", file=sys.stderr, flush=True)
+            print(f"batchrock: resuming job {job_id} (it failed on a storage error or its output check)",
+                  file=sys.stderr, flush=True)
     try:
-        uvicorn.run(runtime.app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                    limit_concurrency=settings.max_connections, timeout_keep_alive=10, h11_max_incomplete_event_size=16 * 1024)
+        app, protocol = connections.guard(runtime.app(), settings)
+        # No WebSockets: the API has none, and an upgraded connection would leave the guard's table.
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, http=protocol,
+                    ws="none", timeout_keep_alive=math.ceil(settings.keep_alive_seconds),
+                    h11_max_incomplete_event_size=16 * 1024)
     finally:
         runtime.close()
     return 0
