@@ -92,6 +92,7 @@ class Runtime:
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
             worker = self.worker() if self.settings.run_worker else None
             if worker is not None:
+                self.service.on_new_job.append(worker.wake)
                 worker.start()
             yield
             if worker is not None:

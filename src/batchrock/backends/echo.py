@@ -3,6 +3,20 @@
 It answers with the words of the last user message (or prompt), cut to ``max_tokens``
 words, counting one token per word; embeddings are a hash of the input. Benchmarks use it to
 measure the engine without a model, tests to make jobs fast and predictable.
+
+It runs in the server's process unless the catalog says ``hosted = true``; then tests can
+crash its model host on demand, as a native crash in a real model would:
+``crash_marker = "TEXT"`` (a request whose text holds it kills the host with SIGSEGV, every
+time), ``crash_on_request = N`` (the Nth request a host process sees, counted per process, so
+the fresh host does not crash on the retry), ``crash_at_start = true`` (the host dies while
+starting).
+
+``sample = true`` makes it answer as a sampling model would: each process draws its own
+extra words, and fails about ``error_rate`` of the records at random, so two processes give
+different outputs and counts for the same record (the lease-fencing tests need that).
+``jitter_seconds`` adds a random delay to each request, so records finish out of order.
+``max_in_flight`` is how many records a job keeps in flight on it (its delay is per request,
+so it is also how many it serves at once).
 """
 
 from __future__ import annotations
@@ -10,10 +24,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import random
+import os
+import signal
+import sys
 from typing import Any, Sequence
 
 from batchrock.backends import registry
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
+
+_CRASH_OPTIONS = ("crash_marker", "crash_on_request", "crash_at_start")
 
 
 class EchoBackend:
@@ -22,26 +42,57 @@ class EchoBackend:
     def __init__(self, options: dict[str, Any]) -> None:
         self.delay = float(options.get("delay_seconds", 0.0))
         self.fail_marker = options.get("fail_marker", "ECHO_FAIL")
+        self.crash_marker: str | None = options.get("crash_marker")
+        self.crash_on_request = int(options.get("crash_on_request", 0))
+        self.crash_at_start = bool(options.get("crash_at_start", False))
+        self.seen = 0
+        self.sampler = random.Random() if options.get("sample") else None
+        self.error_rate = float(options.get("error_rate", 0.0))
+        self.jitter = float(options.get("jitter_seconds", 0.0))
+        if "max_in_flight" in options:
+            self.max_in_flight = int(options["max_in_flight"])
+        if any(key in options for key in _CRASH_OPTIONS) and not options.get("hosted"):
+            raise ValueError("the echo backend's crash options need `hosted = true`: they kill the process it runs in")
+
+    def warm_up(self) -> None:
+        if self.crash_at_start:
+            _crash("crash_at_start: dying during start-up")
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
-        if self.delay:
-            await asyncio.sleep(self.delay * len(requests))
+        if self.delay or self.jitter:
+            await asyncio.sleep(self.delay * len(requests) + random.uniform(0, self.jitter))
         return [self._one(request) for request in requests]
 
     def _one(self, request: GenerationRequest) -> GenerationResult | BackendError:
         source = request.prompt if request.prompt is not None else (request.messages[-1].text if request.messages else "")
+        self._maybe_crash(source)
         if self.fail_marker in source:
             return BackendError(f"echo backend was asked to fail: {self.fail_marker}", status=500)
+        if self.sampler is not None and self.sampler.random() < self.error_rate:
+            return BackendError("echo backend sampled a failure for this record", status=500)
         words = source.split()
         prompt_tokens = len(words) + sum(len(m.text.split()) for m in request.messages[:-1]) + len((request.system or "").split())
         if request.kind is RequestKind.EMBEDDING:
             return GenerationResult(input_tokens=len(words), embedding=_hash_vector(source, request.dimensions or 8, request.normalize))
-        reply = ["echo:", *words][: request.max_tokens]
+        drawn = [f"w{self.sampler.randrange(1000)}" for _ in range(self.sampler.randrange(4))] if self.sampler else []
+        reply = ["echo:", *words, *drawn][: request.max_tokens]
         stop = StopReason.LENGTH if len(words) + 1 > request.max_tokens else StopReason.END
         return GenerationResult(" ".join(reply), stop, None, prompt_tokens, len(reply))
 
+    def _maybe_crash(self, source: str) -> None:
+        self.seen += 1
+        if self.crash_marker and self.crash_marker in source:
+            _crash(f"crash_marker: dying on a request holding {self.crash_marker!r}")
+        if self.seen == self.crash_on_request:
+            _crash(f"crash_on_request: dying on request {self.seen} of this process")
+
     def close(self) -> None:
         pass
+
+
+def _crash(reason: str) -> None:
+    print(f"echo backend: {reason}", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def _hash_vector(text: str, dimensions: int, normalize: bool) -> tuple[float, ...]:

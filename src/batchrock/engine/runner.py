@@ -1,4 +1,8 @@
-"""The InProgress phase of one job: stream records through the backend, write them in order.
+"""The InProgress phase of one job: records flow through the backend, and are written in order.
+
+A window of records is in flight at once (the backend's ``max_in_flight``): a record that
+finishes frees its place for the next at once, whatever the others are doing, and a reorder
+buffer writes the results in input order (engine/ordered.py).
 
 Output lines are buffered; when the buffer reaches a part's size it is written as a part
 object of its own, named by the writer's lease epoch, and a checkpoint records, in one
@@ -18,17 +22,19 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Iterator
 
 from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
+from batchrock.engine.ordered import Flight, OrderedOutput, Written
 from batchrock.engine.records import InputRecord, error_line, is_blank, parse_line, success_line
 from batchrock.engine.validate import examine_record
 from batchrock.formats.base import Format
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
-from batchrock.storage.base import Location, ObjectStore, StorageError, read_lines
+from batchrock.storage.base import Location, ObjectStore, read_lines
 from batchrock.store.base import FileProgress, JobStore
 
 
@@ -88,6 +94,10 @@ class JobRunner:
         self.bucket = self.output.bucket
         self.source_bucket = Location.parse(job.spec.input_config.s3_uri).bucket
         self.part_bytes = deps.config.part_bytes
+        # records in flight: the backend's own limit (what it batches at once), else --batch-size
+        self.window = max(1, int(getattr(backend, "max_in_flight", 0) or deps.config.batch_size))
+        self._probe_until = 0.0
+        self._probe_result = True
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
         self._next_publish = 0.0
         self._next_halt_check = 0.0
@@ -108,38 +118,77 @@ class JobRunner:
     async def _run_file(self, index: int) -> Halt | None:
         progress = self.files[index]
         seen = self._ids_before(progress)
-        buffer = bytearray()
-        batch: list[tuple[bytes, int]] = []
-        number, halt, end = progress.records_done, None, progress.input_offset
+        output = OrderedOutput(progress)
+        flight = Flight(self.window, max(4 * self.window, 64))
         stream = read_lines(self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset),
                             progress.input_offset)
         self.lease.ensure()
-        for line, end in stream:
-            if not is_blank(line):
-                number += 1
-                batch.append((line, number))
-            if len(batch) < self.deps.config.batch_size:
-                continue
-            progress = await self._run_batch(progress, batch, seen, buffer)
-            batch = []
-            if self.deps.shutdown.is_set():
-                self._commit_part(index, progress, buffer, end)
-                stream.close()
-                return Halt.SHUTDOWN
-            progress = self._maybe_commit(index, progress, buffer, end)
-            halt = self._check_halt()
-            if halt is not None:
-                break
-        else:
-            if batch:
-                progress = await self._run_batch(progress, batch, seen, buffer)
-            if number != progress.record_count:
-                stream.close()
-                raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
-                                   f"ran: it held {progress.record_count} records when validated and {number} now.")
-        stream.close()
-        self._finish_file(index, progress, buffer, end)  # every line up to ``end`` is in progress or buffer
+        try:
+            halt = await self._admit_all(index, stream, output, flight, seen)
+            if halt is None:
+                halt = await self._wait_for_flight(index, output, flight)
+        except BaseException:
+            await flight.cancel()
+            raise
+        finally:
+            stream.close()
+        await flight.cancel()
+        if halt is Halt.SHUTDOWN:
+            self._commit(index, output)
+            return halt
+        self._finish_file(index, output.snapshot(), output.buffer, output.offset)
         return halt
+
+    async def _admit_all(self, index: int, stream: Iterator[tuple[bytes, int]], output: OrderedOutput,
+                         flight: Flight, seen: set[str]) -> Halt | None:
+        """Start every record of the file in order, as the window and the reorder buffer allow."""
+        progress = self.files[index]
+        number = progress.records_done
+        for line, end in stream:
+            if is_blank(line):
+                output.put(output.slot(), Written(None, end))
+                continue
+            number += 1
+            item = self._prepare(progress.file_index, line, number, seen)
+            if item.request is None:
+                output.put(output.slot(), Written(error_line(item.record, 400, item.problem or ""), end))
+            else:
+                while not await flight.room(output, self.deps.config.progress_seconds):
+                    if (halt := self._between_records(index, output)) is not None:
+                        return halt
+                flight.start(self._run_record(output, output.slot(), item, end))
+            if (halt := self._between_records(index, output)) is not None:
+                return halt
+        if number != progress.record_count:
+            raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
+                               f"ran: it held {progress.record_count} records when validated and {number} now.")
+        return None
+
+    async def _wait_for_flight(self, index: int, output: OrderedOutput, flight: Flight) -> Halt | None:
+        while not await flight.drain(self.deps.config.progress_seconds):
+            if (halt := self._between_records(index, output)) is not None:
+                return halt
+        return None
+
+    def _between_records(self, index: int, output: OrderedOutput) -> Halt | None:
+        """Commit a full part, publish counts, and say whether the job must halt."""
+        if len(output.buffer) >= self.part_bytes:
+            self._commit(index, output)
+        else:
+            self.files[index] = output.snapshot()
+            self._publish()
+        if self.deps.shutdown.is_set():
+            return Halt.SHUTDOWN
+        return self._check_halt()
+
+    async def _run_record(self, output: OrderedOutput, slot: int, item: _Pending, end: int) -> None:
+        assert item.request is not None
+        result = (await self._generate([item.request]))[0]
+        if isinstance(result, BackendError):
+            output.put(slot, Written(error_line(item.record, result.status, str(result)), end))
+            return
+        line = success_line(item.record, self.fmt.render(item.request, result, self.job.spec.model_id))
+        output.put(slot, Written(line, end, True, result.input_tokens, result.output_tokens))
 
     def close_open_files(self) -> None:
         """Compose the output of files a crashed run left part-way, from the parts it committed."""
@@ -162,31 +211,6 @@ class JobRunner:
                 if record.runnable:
                     seen.add(record.record_id)
         return seen
-
-    async def _run_batch(self, progress: FileProgress, batch: list[tuple[bytes, int]],
-                         seen: set[str], buffer: bytearray) -> FileProgress:
-        pending = [self._prepare(progress.file_index, line, number, seen) for line, number in batch]
-        runnable = [item for item in pending if item.request is not None]
-        results = await self._generate([item.request for item in runnable]) if runnable else []
-        outcome = dict(zip(map(id, runnable), results))
-        success = errors = input_tokens = output_tokens = 0
-        for item in pending:
-            result = outcome.get(id(item))
-            if item.problem is not None:
-                buffer += error_line(item.record, 400, item.problem)
-                errors += 1
-            elif isinstance(result, BackendError):
-                buffer += error_line(item.record, result.status, str(result))
-                errors += 1
-            else:
-                assert item.request is not None and isinstance(result, GenerationResult)
-                buffer += success_line(item.record, self.fmt.render(item.request, result, self.job.spec.model_id))
-                success += 1
-                input_tokens += result.input_tokens
-                output_tokens += result.output_tokens
-        return replace(progress, records_done=progress.records_done + len(batch), success=progress.success + success,
-                       errors=progress.errors + errors, input_tokens=progress.input_tokens + input_tokens,
-                       output_tokens=progress.output_tokens + output_tokens)
 
     def _prepare(self, file_index: int, line: bytes, number: int, seen: set[str]) -> _Pending:
         record, request, problem = examine_record(self.job.job_id, file_index, line, number, self.fmt, seen,
@@ -213,8 +237,18 @@ class JobRunner:
             return False
         if all(isinstance(r, BackendError) and r.unavailable for r in results):
             return True
+        return not await self._probe()
+
+    async def _probe(self) -> bool:
+        """The backend's health probe, asked at most once a second for all the records in flight."""
         probe = getattr(self.backend, "healthy", None)
-        return probe is not None and not await probe()
+        if probe is None:
+            return True
+        now = time.monotonic()
+        if now >= self._probe_until:
+            self._probe_until = now + 1.0
+            self._probe_result = await probe()
+        return self._probe_result
 
     def _halt_requested(self) -> bool:
         return self.deps.shutdown.is_set() or self.lease.lost or self._halt_reason() is not None
@@ -241,12 +275,9 @@ class JobRunner:
         except Exception as error:  # a backend crash fails these records, never the job
             return [BackendError(f"backend error: {error}", status=500, retryable=True)] * len(requests)
 
-    def _maybe_commit(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
-        if len(buffer) < self.part_bytes:
-            self.files[index] = progress
-            self._publish()
-            return progress
-        return self._commit_part(index, progress, buffer, offset)
+    def _commit(self, index: int, output: OrderedOutput) -> None:
+        """The written prefix becomes a part, checkpointed with the input offset it reaches."""
+        output.committed(self._commit_part(index, output.snapshot(), output.buffer, output.offset))
 
     def _commit_part(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
         if buffer:

@@ -45,6 +45,7 @@ class Worker:
         self._leases: dict[str, HeldLease] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._store_trouble: str | None = None
 
@@ -57,11 +58,16 @@ class Worker:
     def stop(self, timeout: float = 20.0) -> None:
         """Stop claiming; running jobs checkpoint what they have and release their leases."""
         self._stop.set()
+        self._wake.set()
         self.deps.shutdown.set()
         with self._lock:
             running = list(self._held.values())
         for thread in [*self._threads, *running]:
             thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look for work now (a job was just created) rather than at the next poll."""
+        self._wake.set()
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.config.lease_seconds / 3):
@@ -85,7 +91,8 @@ class Worker:
             except Exception:
                 log.exception("worker turn failed")
                 busy = False
-            self._stop.wait(0.05 if busy else self.config.poll_seconds)
+            self._wake.wait(0.05 if busy else self.config.poll_seconds)
+            self._wake.clear()
 
     def _note_store_trouble(self, problem: StoreUnwritable | None) -> None:
         """One log line when the store stops (or starts again) taking writes, not one per turn."""
@@ -112,7 +119,10 @@ class Worker:
     def _claim(self, statuses: tuple[JobStatus, ...]) -> tuple[Job, HeldLease] | None:
         now = self.deps.clock.now()
         lease_until = now + timedelta(seconds=self.config.lease_seconds)
-        claim = self.deps.store.claim_next(statuses, self.deps.worker_id, now, lease_until)
+        with self._lock:
+            # its lease can look lapsed while it runs here (a clock that jumped): renewing is the heartbeat's job
+            running = list(self._held)
+        claim = self.deps.store.claim_next(statuses, self.deps.worker_id, now, lease_until, running)
         if claim is None:
             return None
         held = HeldLease(claim.lease, self.deps.store, self.deps.clock, self.config.lease_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Callable
 
 import orjson
 
@@ -62,6 +63,7 @@ class JobService:
         self.clock = clock
         self.signer = signer
         self.default_page_size = default_page_size
+        self.on_new_job: list[Callable[[], None]] = []  # e.g. a worker in this process, to start it at once
         self.max_tags = max_tags
 
     def create(self, owner: Owner, spec: JobSpec, tags: list[Tag]) -> Job:
@@ -96,6 +98,8 @@ class JobService:
             return replay
         except DuplicateJobName:
             raise Conflict(f"A model invocation job named {spec.job_name} already exists.") from None
+        for listener in self.on_new_job:
+            listener()
         return job
 
     def _idempotent_replay(self, owner: Owner, token: str, digest: str) -> Job | None:

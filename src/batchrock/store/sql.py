@@ -252,14 +252,19 @@ class SqlJobStore:
             conn.execute(delete(job_tags).where(job_tags.c.job_id == job_id, job_tags.c.tag_key.in_(list(keys))))
 
     def claim_next(
-        self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime
+        self, statuses: Iterable[JobStatus], worker_id: str, now: datetime, lease_until: datetime,
+        running_here: Iterable[str] = (),
     ) -> Claim | None:
-        """Lease the oldest unleased (or lapsed) job in one of ``statuses`` under a new epoch: one atomic statement."""
+        """Lease the oldest unleased (or lapsed) job in one of ``statuses`` under a new epoch: one atomic
+        statement. ``running_here``: jobs the worker still runs, never claimed again by it."""
         now_us = to_micros(now)
         free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_us < now_us)
+        conditions = [jobs.c.status.in_([status.value for status in statuses]), free]
+        if running_here:
+            conditions.append(jobs.c.job_id.not_in(list(running_here)))
         candidate = (
             select(jobs.c.job_id)
-            .where(jobs.c.status.in_([status.value for status in statuses]), free)
+            .where(*conditions)
             .order_by(jobs.c.submit_us, jobs.c.job_id)
             .limit(1)
             .with_for_update(skip_locked=True)

@@ -1,0 +1,137 @@
+"""Records in flight, finishing in any order, written in input order.
+
+``OrderedOutput`` is the reorder buffer of one input file: each line read gets a slot; a
+record's output line is put in its slot when the record finishes, and the contiguous prefix
+of filled slots moves into the part buffer. It holds the counts of that prefix and the input
+offset it reaches, so a checkpoint always covers exactly the lines written before it.
+
+``Flight`` holds the record tasks: at most ``window`` in flight, and none admitted while the
+reorder buffer holds ``reorder_limit`` finished records waiting for an earlier, slower one, so
+memory is bounded by the window and the part size, never by the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Coroutine
+
+from batchrock.store.base import FileProgress
+
+
+@dataclass(frozen=True)
+class Written:
+    """One slot's outcome: its output line (None for a blank input line) and what it counts."""
+
+    line: bytes | None
+    end: int  # the input offset just after this line
+    success: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class OrderedOutput:
+    def __init__(self, progress: FileProgress) -> None:
+        self.progress = progress  # as last committed
+        self.buffer = bytearray()
+        self.offset = progress.input_offset
+        self._slots = 0
+        self._written = 0
+        self._waiting: dict[int, Written] = {}
+        self._records = self._success = self._errors = self._input_tokens = self._output_tokens = 0
+
+    def slot(self) -> int:
+        self._slots += 1
+        return self._slots - 1
+
+    @property
+    def held(self) -> int:
+        """Finished records waiting for an earlier one."""
+        return len(self._waiting)
+
+    def put(self, slot: int, outcome: Written) -> None:
+        self._waiting[slot] = outcome
+        while self._written in self._waiting:
+            self._write(self._waiting.pop(self._written))
+            self._written += 1
+
+    def _write(self, outcome: Written) -> None:
+        self.offset = outcome.end
+        if outcome.line is None:
+            return
+        self.buffer += outcome.line
+        self._records += 1
+        if outcome.success:
+            self._success += 1
+            self._input_tokens += outcome.input_tokens
+            self._output_tokens += outcome.output_tokens
+        else:
+            self._errors += 1
+
+    def snapshot(self) -> FileProgress:
+        """The committed progress plus the lines written since (not yet in a part)."""
+        p = self.progress
+        return replace(p, records_done=p.records_done + self._records, success=p.success + self._success,
+                       errors=p.errors + self._errors, input_tokens=p.input_tokens + self._input_tokens,
+                       output_tokens=p.output_tokens + self._output_tokens)
+
+    def committed(self, progress: FileProgress) -> None:
+        """The buffer went into a part recorded by ``progress``."""
+        self.progress = progress
+        self.buffer.clear()
+        self._records = self._success = self._errors = self._input_tokens = self._output_tokens = 0
+
+
+class Flight:
+    def __init__(self, window: int, reorder_limit: int) -> None:
+        self.window = window
+        self.reorder_limit = reorder_limit
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    def start(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+        self._changed.set()
+
+    async def room(self, output: OrderedOutput, timeout: float) -> bool:
+        """Wait until another record may start; False after ``timeout`` without room."""
+        while len(self._tasks) >= self.window or output.held >= self.reorder_limit:
+            self._raise_failure()
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                return False
+        self._raise_failure()
+        return True
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait for every record in flight; False after ``timeout`` with some still running."""
+        while self._tasks:
+            self._raise_failure()
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                return False
+        self._raise_failure()
+        return True
+
+    async def cancel(self) -> None:
+        """Stop the records in flight; they run again on resume, or are left out of a stopped job."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
