@@ -1,5 +1,6 @@
 """The ``openai`` backend against a real OpenAI-compatible server started on loopback
-(llama-cpp-python's server with the packaged SmolLM2 model)."""
+(llama-cpp-python's server with the packaged SmolLM2 model), and against the GPU server
+instrument (``bench/gpu_server.py``), which counts what it sees, for how jobs share a backend."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Iterator
 
 import pytest
 
+from bench.gpu_server import GpuServerProcess
 from tests.support.catalogs import openai_catalog
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
@@ -40,3 +42,33 @@ def test_job_through_an_openai_compatible_server(openai_server: str, tmp_path: P
             assert out["usage"]["input_tokens"] > 0
     finally:
         server.stop()
+
+
+@pytest.fixture
+def gpu_server() -> Iterator[GpuServerProcess]:
+    server = GpuServerProcess(slots=16, prefill_ms=100, token_ms=0).start()  # 100 ms a request, room for 16
+    yield server
+    server.stop()
+
+
+def test_two_jobs_share_one_pool_and_one_limit_and_both_progress(gpu_server: GpuServerProcess, tmp_path: Path) -> None:
+    catalog = openai_catalog(tmp_path / "catalog.toml", gpu_server.url, "local.shared", max_in_flight=3)
+    server = ServerProcess(tmp_path / "data", extra_args=("--catalog", str(catalog), "--max-running-jobs", "2")).start()
+    try:
+        client = bedrock(server.url)
+        arns = {}
+        for name in ("a", "b"):
+            rows = [{"recordId": f"{name}{i}", "modelInput": claude_input(f"job {name} record {i}", max_tokens=4)}
+                    for i in range(60)]
+            write_jsonl(server.data_dir / f"buckets/bkt/{name}/x.jsonl", rows)
+            arns[name] = create_job(client, f"s3://bkt/{name}/", f"s3://bkt/{name}-out/", model="local.shared")
+        for arn in arns.values():
+            assert wait_for(client, arn, timeout=120, watch=[server])["status"] == "Completed"
+        stats = gpu_server.stats()
+    finally:
+        server.stop()
+    assert stats["peak_open"] == 3  # both jobs wanted more: one limit held them to max_in_flight
+    assert stats["connections"] <= 4  # one pool, reused across calls and jobs (max_in_flight + the probe's)
+    jobs = [prompt.split()[1] for prompt in stats["arrivals"]]
+    overlap = jobs[jobs.index("b"):len(jobs) - jobs[::-1].index("a")]  # while both jobs had records left
+    assert len(overlap) >= 30 and 1 / 3 <= overlap.count("b") / len(overlap) <= 2 / 3, "".join(jobs)
