@@ -79,7 +79,9 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lease-seconds", type=float, default=30.0, help="a dead worker's job is resumed after this (default 30)")
     parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024,
                         help="output buffered per checkpoint, written as one part object (default 8 MiB)")
-    parser.add_argument("--batch-size", type=int, default=8, help="records per backend call (default 8)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="records a job keeps in flight on a backend whose catalog entry sets no max_in_flight "
+                             "(default 8)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 

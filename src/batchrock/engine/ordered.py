@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import Coroutine
+from typing import Callable, Coroutine
 
 from batchrock.store.base import FileProgress
 
@@ -103,19 +103,15 @@ class Flight:
 
     async def room(self, output: OrderedOutput, timeout: float) -> bool:
         """Wait until another record may start; False after ``timeout`` without room."""
-        while len(self._tasks) >= self.window or output.held >= self.reorder_limit:
-            self._raise_failure()
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except asyncio.TimeoutError:
-                return False
-        self._raise_failure()
-        return True
+        return await self._wait(lambda: len(self._tasks) < self.window and output.held < self.reorder_limit, timeout)
 
     async def drain(self, timeout: float) -> bool:
         """Wait for every record in flight; False after ``timeout`` with some still running."""
-        while self._tasks:
+        return await self._wait(lambda: not self._tasks, timeout)
+
+    async def _wait(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """Wait, waking at each finished record, until ``ready()``; a failed record's error is raised."""
+        while not ready():
             self._raise_failure()
             self._changed.clear()
             try:

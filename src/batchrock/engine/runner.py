@@ -174,7 +174,7 @@ class JobRunner:
         """Commit a full part, publish counts, and say whether the job must halt."""
         if len(output.buffer) >= self.part_bytes:
             self._commit(index, output)
-        else:
+        elif time.monotonic() >= self._next_publish:
             self.files[index] = output.snapshot()
             self._publish()
         if self.deps.shutdown.is_set():
