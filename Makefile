@@ -19,6 +19,9 @@ else
 LLAMA_FLAVOUR := portable
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
 endif
+# more CMake arguments, e.g. a native build without AMX (GCC ignores -DGGML_AMX_*=OFF when native):
+#   make setup LLAMA_NATIVE=1 LLAMA_EXTRA_CMAKE_ARGS='-DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile'
+LLAMA_EXTRA_CMAKE_ARGS ?=
 LLAMA_STAMP := $(VENV)/.llama-$(LLAMA_FLAVOUR)-$(LLAMA_CPP_VERSION)
 
 .PHONY: setup demo test bench load soak fuzz clean
@@ -31,7 +34,7 @@ $(LLAMA_STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	rm -f $(VENV)/.llama-*
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir --force-reinstall \
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $(LLAMA_EXTRA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir --force-reinstall \
 		--no-deps --no-binary llama-cpp-python 'llama-cpp-python==$(LLAMA_CPP_VERSION)'
 	touch $@
 

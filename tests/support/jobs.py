@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 import orjson
 
 from tests.support.clients import ROLE
 
 TERMINAL = {"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
+
+
+class Watched(Protocol):
+    """A process a test started (ServerProcess, OpenAIServer): raises with its log if it died."""
+
+    def check_alive(self) -> None: ...
 
 
 def claude_input(text: str, max_tokens: int = 20) -> dict[str, Any]:
@@ -41,9 +47,14 @@ def create_job(client: Any, input_uri: str, output_uri: str, model: str = "anthr
         outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}}, **extra)["jobArn"])
 
 
-def wait_for(client: Any, arn: str, statuses: set[str] = TERMINAL, timeout: float = 120) -> dict[str, Any]:
+def wait_for(client: Any, arn: str, statuses: set[str] = TERMINAL, timeout: float = 120,
+             watch: Iterable[Watched] = ()) -> dict[str, Any]:
+    """Poll Get until the job reaches ``statuses``; fail at once, with its log, if a watched process died."""
+    watched = list(watch)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        for process in watched:
+            process.check_alive()
         job = client.get_model_invocation_job(jobIdentifier=arn)
         if job["status"] in statuses:
             return dict(job)

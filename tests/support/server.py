@@ -23,6 +23,19 @@ def end_process(process: "subprocess.Popen[bytes] | None", sig: int = signal.SIG
         process.wait()
 
 
+def last_lines(path: Path, count: int = 40) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
+
+
+def check_exited(process: "subprocess.Popen[bytes] | None", what: str, log_path: Path) -> None:
+    """Raise with the last log lines if ``process`` has exited (tests fail fast, not at their timeout)."""
+    if process is not None and process.poll() is not None:
+        raise AssertionError(f"{what} exited with status {process.returncode}; its last log lines:\n"
+                             f"{last_lines(log_path)}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -61,6 +74,10 @@ class ServerProcess:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         end_process(self.process, sig)
         self.process = None
+
+    def check_alive(self) -> None:
+        """Raise with the server's last log lines if it died (a stopped server is not checked)."""
+        check_exited(self.process, "batchrock serve", self.log_path)
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

@@ -4,6 +4,8 @@ Optional: ``pip install 'batchrock[transformers]'``. This module imports without
 torch and transformers are imported when the first request arrives. Any local model
 directory loads (``model_path``); a whole backend batch is generated in one ``generate``
 call with left padding, so a GPU stays busy. Use ``batch_size`` on the server to size it.
+It runs in a model host process (``backends.host``): a crash in CUDA or torch, or an
+out-of-memory kill, takes only the host down.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class TransformersBackend:
         messages = ([{"role": "system", "content": request.system}] if request.system else [])
         messages += [{"role": m.role, "content": m.text} for m in request.messages]
         return str(self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+    def warm_up(self) -> None:
+        with self._lock:
+            self._load()
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
         return await asyncio.to_thread(self._generate_all, list(requests))
@@ -94,4 +100,4 @@ class TransformersBackend:
 
 
 def register_plugin() -> None:
-    registry.register("transformers", TransformersBackend)
+    registry.register("transformers", TransformersBackend, hosted=True)

@@ -1,9 +1,10 @@
 """``llamacpp``: GGUF models in-process through llama-cpp-python (the CPU default).
 
-One model instance per (path, options) is loaded lazily and shared by every job that uses
-it. With ``parallel`` > 1 (default 8) a backend batch is decoded together, several sequences
-per llama.cpp decode step (``llamacpp_batch``); with ``parallel = 1`` requests stream one at
-a time. Stop sequences are matched here on the generated text, so a result says exactly why
+It runs in a model host process (``backends.host``), so a native crash takes only the host
+down; the model loads once, when the host starts, and serves every job that uses it. With
+``parallel`` > 1 (default 8) a backend batch is decoded together, several sequences per
+llama.cpp decode step (``llamacpp_batch``); with ``parallel = 1`` requests stream one at a
+time. Stop sequences are matched here on the generated text, so a result says exactly why
 it ended (end of turn, length, or which stop sequence). An unset temperature means greedy
 decoding, so the same input gives the same output.
 """
@@ -49,6 +50,14 @@ class LlamaCppBackend:
                 self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
             self._model = model
         return self._model
+
+    def warm_up(self) -> None:
+        """Load the model and decode one token: a build that cannot run on this CPU dies here, at start-up."""
+        if self.embedding:
+            with self._lock:
+                self._load()
+            return
+        self._generate_all([GenerationRequest(RequestKind.COMPLETION, prompt="Hello", max_tokens=1)])
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
         return await asyncio.to_thread(self._generate_all, list(requests))
@@ -144,4 +153,4 @@ class LlamaCppBackend:
 
 
 def register_plugin() -> None:
-    registry.register("llamacpp", LlamaCppBackend)
+    registry.register("llamacpp", LlamaCppBackend, hosted=True)

