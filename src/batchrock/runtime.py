@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from batchrock.api.app import create_app
 from batchrock.api.identity import Authenticator
+from batchrock.backends import registry
 from batchrock.catalog import Catalog
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.runner import RunDeps
@@ -104,4 +105,5 @@ class Runtime:
         return create_app(self.settings, self.service, authenticator, lifespan=lifespan)
 
     def close(self) -> None:
+        registry.close_all()  # model hosts and connection pools end with the process's backends
         self.store.close()

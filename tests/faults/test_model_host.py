@@ -174,3 +174,15 @@ def test_the_real_llamacpp_model_answers_through_its_host(tmp_path: Path) -> Non
         assert server.process is not None and len(host_children(server.process.pid)) == 1
     finally:
         server.stop()
+
+
+def test_a_dead_server_fails_the_wait_at_once_with_its_last_log_lines(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=("--catalog", CATALOG)).start()
+    assert server.process is not None
+    server.process.kill()
+    server.process.wait()
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match="batchrock serve exited") as raised:
+        wait_for(bedrock(server.url), "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abcdefghijkl",
+                 timeout=3600, watch=[server])
+    assert time.monotonic() - started < 5 and "development mode" in str(raised.value)

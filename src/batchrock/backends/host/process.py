@@ -38,15 +38,20 @@ class HostExit:
 
     @property
     def signal(self) -> signal.Signals | None:
-        return signal.Signals(-self.returncode) if self.returncode < 0 else None
+        try:
+            return signal.Signals(-self.returncode) if self.returncode < 0 else None
+        except ValueError:
+            return None
 
     def describe(self) -> str:
         sig = self.signal
-        if sig is None:
+        if self.returncode >= 0:
             return f"exited with code {self.returncode}"
+        if sig is None:
+            return f"was killed by signal {-self.returncode}"
         text = f"was killed by {sig.name} ({signal.strsignal(sig) or sig.name})"
         if sig is signal.SIGKILL:
-            text += ", as the kernel's out-of-memory killer does when memory runs out"
+            text += ", which is what the kernel's out-of-memory killer sends when memory runs out"
         return text
 
     def last_words(self, limit: int) -> str:
@@ -62,7 +67,7 @@ class HostExit:
         if self.signal is signal.SIGILL:
             return (" SIGILL means the model library uses CPU instructions this machine lacks (llama.cpp built "
                     "natively on another CPU, or with `make setup LLAMA_NATIVE=1`): rebuild it portably with "
-                    "`make setup` (the default, LLAMA_NATIVE=0).")
+                    "`make setup` (the default, LLAMA_NATIVE=0; with pip: CMAKE_ARGS=-DGGML_NATIVE=OFF).")
         return ""
 
 
