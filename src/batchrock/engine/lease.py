@@ -50,9 +50,6 @@ class HeldLease:
         self._lost.set()
         return False
 
-    def mark_lost(self) -> None:
-        self._lost.set()
-
     def ensure(self) -> None:
         """Raise LeaseLost unless the lease still holds; renews first when a third of it is left."""
         if self.lost:

@@ -127,11 +127,7 @@ class Worker:
             return None
         held = HeldLease(claim.lease, self.deps.store, self.deps.clock, self.config.lease_seconds)
         with self._lock:
-            # a run of this job here under an earlier claim (its heartbeat came too late) is stale now
-            earlier = self._leases.get(claim.job.job_id)
             self._leases[claim.job.job_id] = held
-        if earlier is not None:
-            earlier.mark_lost()
         return claim.job, held
 
     def _release(self, held: HeldLease) -> None:
@@ -161,16 +157,12 @@ class Worker:
         return True
 
     def _launch(self, job: Job, held: HeldLease) -> None:
-        with self._lock:
-            earlier = self._held.get(job.job_id)
-        thread = threading.Thread(target=self._run, args=(job, held, earlier), name=f"job-{job.job_id}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(job, held), name=f"job-{job.job_id}", daemon=True)
         with self._lock:
             self._held[job.job_id] = thread
         thread.start()
 
-    def _run(self, job: Job, held: HeldLease, earlier: threading.Thread | None) -> None:
-        if earlier is not None:
-            earlier.join()  # the stale run stops at its next write; then this one resumes from the checkpoint
+    def _run(self, job: Job, held: HeldLease) -> None:
         try:
             asyncio.run(self.lifecycle.run(job, held))
         except LeaseLost:
@@ -189,8 +181,7 @@ class Worker:
             return
         finally:
             with self._lock:
-                if self._held.get(job.job_id) is threading.current_thread():
-                    del self._held[job.job_id]
+                self._held.pop(job.job_id, None)
         self._release(held)
 
     def _running(self) -> int:
