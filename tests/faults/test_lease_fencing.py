@@ -95,6 +95,16 @@ def start_worker(server: ServerProcess, *flags: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server.env)
 
 
+def wait_running(server: ServerProcess, worker: subprocess.Popen[bytes]) -> None:
+    """The worker is up and polling (its start-up can take seconds on a loaded machine)."""
+    log = server.data_dir.parent / "worker.log"
+    deadline = time.monotonic() + 60
+    while "running" not in (log.read_text() if log.exists() else ""):
+        assert worker.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.1)
+
+
 def processed(client: Any, arn: str) -> int:
     return int(client.get_model_invocation_job(jobIdentifier=arn)["processedRecordCount"])
 
@@ -153,6 +163,7 @@ def test_a_paused_worker_that_lost_its_lease_writes_nothing(
         seen: list[int] = []
         wait_processed(client, arn, 1000, seen)
         worker = start_worker(server, *common, "--part-bytes", str(worker_part))
+        wait_running(server, worker)
         time.sleep(rng.uniform(1.0, 3.0))
         assert server.process is not None
         server.process.send_signal(signal.SIGSTOP)
