@@ -25,7 +25,7 @@ from tests.support.jobs import create_job, records, write_jsonl
 from tests.support.seaweed import S3_ENV, SeaweedS3
 from tests.support.server import ServerProcess, end_process
 
-RECORDS = 8000
+RECORDS = 10000
 MODEL = "sampled.model-v1"
 CATALOG = """
 [backends.sampled]
@@ -164,7 +164,7 @@ def test_a_paused_worker_that_lost_its_lease_writes_nothing(
         wait_processed(client, arn, 1000, seen)
         worker = start_worker(server, *common, "--part-bytes", str(worker_part))
         wait_running(server, worker)
-        time.sleep(rng.uniform(1.0, 3.0))
+        time.sleep(rng.uniform(0.5, 1.5))
         assert server.process is not None
         server.process.send_signal(signal.SIGSTOP)
         time.sleep(rng.uniform(5.0, 7.0))  # well past the 2 s lease: the worker takes the job over
