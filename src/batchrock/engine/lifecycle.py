@@ -26,7 +26,7 @@ from batchrock.formats.base import Format
 from batchrock.formats.converse import CONVERSE
 from batchrock.formats.registry import format_named
 from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
-from batchrock.jobs.transitions import TERMINAL
+from batchrock.jobs.transitions import TERMINAL, can_transition
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
 from batchrock.store.base import FailureKind, FileProgress, JobStore, StatusChange
@@ -166,7 +166,9 @@ class JobLifecycle:
             problems = self._check_outputs(lease, outputs, files, counts)
             if problems:
                 log.error("job %s: %s", job.job_id, "; ".join(problems))
-                target, message, failure_kind = JobStatus.FAILED, output_check_message(job, problems), FailureKind.OUTPUT_CHECK
+                message = output_check_message(job, problems)
+                if can_transition(source, JobStatus.FAILED):  # a stopping job can only end Stopped: it says why
+                    target, failure_kind = JobStatus.FAILED, FailureKind.OUTPUT_CHECK
             else:
                 lease.ensure()
                 outputs.remove_parts(files)  # before the ending, so a listing after it shows outputs alone
