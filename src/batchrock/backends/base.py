@@ -1,5 +1,8 @@
 """The backend interface: a batch of generation (or embedding) requests in, results out.
 
+Requests and results are msgspec Structs: one of each is built for every record, and a Struct
+costs a fraction of a dataclass to build; the model host sends them over its socket as they are.
+
 A backend is a plugin: it registers a factory under a name in ``backends.registry``, the
 built-ins exactly like third-party ones. One backend instance serves every job that names
 the same backend model, so a loaded model is shared across jobs.
@@ -7,9 +10,10 @@ the same backend model, so a loaded model is shared across jobs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol, Sequence
+from typing import Hashable, Protocol, Sequence, runtime_checkable
+
+import msgspec
 
 
 class RequestKind(str, Enum):
@@ -18,14 +22,12 @@ class RequestKind(str, Enum):
     EMBEDDING = "embedding"
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(msgspec.Struct, frozen=True):
     role: str  # "user" | "assistant"
     text: str
 
 
-@dataclass(frozen=True)
-class GenerationRequest:
+class GenerationRequest(msgspec.Struct, frozen=True):
     kind: RequestKind
     messages: tuple[Message, ...] = ()
     system: str | None = None
@@ -46,14 +48,13 @@ class StopReason(str, Enum):
     STOP_SEQUENCE = "stop_sequence"
 
 
-@dataclass(frozen=True)
-class GenerationResult:
+class GenerationResult(msgspec.Struct, frozen=True):
     text: str = ""
     stop_reason: StopReason = StopReason.END
     stop_sequence: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-    embedding: tuple[float, ...] = field(default=())
+    embedding: tuple[float, ...] = ()
 
 
 class BackendError(Exception):
@@ -84,3 +85,21 @@ class Backend(Protocol):
     # from requests it keeps failing (see engine/runner.py). Without it, the backend counts as up.
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ContinuousBackend(Protocol):
+    """Optional, beside ``generate``: a backend that batches continuously (llama.cpp). Its model
+    host admits requests into free slots at any time and steps the model, each request leaving
+    as soon as it ends, instead of running one batch to the end before the next."""
+
+    @property
+    def busy(self) -> bool: ...  # a request is inside the model
+
+    def free_slots(self) -> int: ...
+
+    # Takes a slot for the request, or returns its error at once without one (it cannot run).
+    def admit(self, key: Hashable, request: GenerationRequest) -> BackendError | None: ...
+
+    # One step of the model; the requests that ended in it. A failure fails requests, never raises.
+    def step(self) -> list[tuple[Hashable, GenerationResult | BackendError]]: ...

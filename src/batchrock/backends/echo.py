@@ -16,7 +16,9 @@ extra words, and fails about ``error_rate`` of the records at random, so two pro
 different outputs and counts for the same record (the lease-fencing tests need that).
 ``jitter_seconds`` adds a random delay to each request, so records finish out of order.
 ``max_in_flight`` is how many records a job keeps in flight on it (its delay is per request,
-so it is also how many it serves at once).
+so it is also how many it serves at once). ``requests_per_call`` is how many requests a job
+hands it in one call: 64 by default, as a batching embedding model takes them, but 1 when it
+has a delay or jitter, as a server answers each request on its own.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class EchoBackend:
         self.jitter = float(options.get("jitter_seconds", 0.0))
         if "max_in_flight" in options:
             self.max_in_flight = int(options["max_in_flight"])
+        self.requests_per_call = int(options.get("requests_per_call", 1 if self.delay or self.jitter else 64))
         if any(key in options for key in _CRASH_OPTIONS) and not options.get("hosted"):
             raise ValueError("the echo backend's crash options need `hosted = true`: they kill the process it runs in")
 
@@ -71,11 +74,15 @@ class EchoBackend:
         if self.sampler is not None and self.sampler.random() < self.error_rate:
             return BackendError("echo backend sampled a failure for this record", status=500)
         words = source.split()
-        prompt_tokens = len(words) + sum(len(m.text.split()) for m in request.messages[:-1]) + len((request.system or "").split())
         if request.kind is RequestKind.EMBEDDING:
             return GenerationResult(input_tokens=len(words), embedding=_hash_vector(source, request.dimensions or 8, request.normalize))
-        drawn = [f"w{self.sampler.randrange(1000)}" for _ in range(self.sampler.randrange(4))] if self.sampler else []
-        reply = ["echo:", *words, *drawn][: request.max_tokens]
+        prompt_tokens = len(words)
+        if len(request.messages) > 1 or request.system:
+            prompt_tokens += sum(len(m.text.split()) for m in request.messages[:-1]) + len((request.system or "").split())
+        reply = ["echo:", *words]
+        if self.sampler is not None:
+            reply += [f"w{self.sampler.randrange(1000)}" for _ in range(self.sampler.randrange(4))]
+        del reply[request.max_tokens:]
         stop = StopReason.LENGTH if len(words) + 1 > request.max_tokens else StopReason.END
         return GenerationResult(" ".join(reply), stop, None, prompt_tokens, len(reply))
 

@@ -8,6 +8,7 @@ nothing else down; the catalog option ``hosted = true|false`` overrides that per
 
 from __future__ import annotations
 
+import importlib
 import threading
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -34,20 +35,30 @@ def register(name: str, factory: BackendFactory, hosted: bool = False) -> None:
         _HOSTED.discard(name)
 
 
-def _load_builtins() -> None:
-    from batchrock.backends import echo, hf_transformers, llamacpp, minilm, openai_compat
+# Built-in backends by name; each module registers itself when imported, as a plugin does, and
+# only the backends a job names are imported (the OpenAI client or numpy cost nothing to an echo job).
+_BUILTINS = {
+    "echo": "batchrock.backends.echo",
+    "llamacpp": "batchrock.backends.llamacpp",
+    "minilm": "batchrock.backends.minilm",
+    "openai": "batchrock.backends.openai_compat",
+    "transformers": "batchrock.backends.hf_transformers",
+}
 
-    for module in (echo, llamacpp, minilm, openai_compat, hf_transformers):
-        module.register_plugin()
+
+def _load(name: str) -> None:
+    if name in _BUILTINS:
+        importlib.import_module(_BUILTINS[name]).register_plugin()
+        return
     for entry in entry_points(group="batchrock.backends"):
         entry.load()()
 
 
 def _factory(name: str) -> BackendFactory:
-    if not _FACTORIES:
-        _load_builtins()
     if name not in _FACTORIES:
-        raise UnknownBackend(f"no backend named {name!r}; known: {', '.join(sorted(_FACTORIES))}")
+        _load(name)
+    if name not in _FACTORIES:
+        raise UnknownBackend(f"no backend named {name!r}; known: {', '.join(known_backends())}")
     return _FACTORIES[name]
 
 
@@ -87,7 +98,9 @@ def close_all() -> None:
 
 
 def known_backends() -> list[str]:
-    with _LOCK:
-        if not _FACTORIES:
-            _load_builtins()
-        return sorted(_FACTORIES)
+    for name in _BUILTINS:
+        if name not in _FACTORIES:
+            _load(name)
+    for entry in entry_points(group="batchrock.backends"):
+        entry.load()()
+    return sorted(_FACTORIES)

@@ -5,22 +5,24 @@ record's output line is put in its slot when the record finishes, and the contig
 of filled slots moves into the part buffer. It holds the counts of that prefix and the input
 offset it reaches, so a checkpoint always covers exactly the lines written before it.
 
-``Flight`` holds the record tasks: at most ``window`` in flight, and none admitted while the
-reorder buffer holds ``reorder_limit`` finished records waiting for an earlier, slower one, so
-memory is bounded by the window and the part size, never by the job.
+``Flight`` holds the backend calls in flight (a call carries one record or several): at most
+``window`` records in flight, and none admitted while the reorder buffer holds
+``reorder_limit`` finished records waiting for an earlier, slower one, so memory is bounded by
+the window and the part size, never by the job.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Coroutine
+
+import msgspec
 
 from batchrock.store.base import FileProgress
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(msgspec.Struct, frozen=True, gc=False):
     """One slot's outcome: its output line (None for a blank input line) and what it counts."""
 
     line: bytes | None
@@ -50,6 +52,10 @@ class OrderedOutput:
         return len(self._waiting)
 
     def put(self, slot: int, outcome: Written) -> None:
+        if slot == self._written and not self._waiting:  # in order, as most are: straight through
+            self._write(outcome)
+            self._written += 1
+            return
         self._waiting[slot] = outcome
         while self._written in self._waiting:
             self._write(self._waiting.pop(self._written))
@@ -86,24 +92,28 @@ class Flight:
     def __init__(self, window: int, reorder_limit: int) -> None:
         self.window = window
         self.reorder_limit = reorder_limit
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], int] = {}  # each call and the records it carries
+        self._records = 0
         self._changed = asyncio.Event()
         self._failure: BaseException | None = None
 
-    def start(self, work: Coroutine[object, object, None]) -> None:
+    def start(self, work: Coroutine[object, object, None], records: int = 1) -> None:
         task = asyncio.create_task(work)
-        self._tasks.add(task)
+        self._tasks[task] = records
+        self._records += records
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._records -= self._tasks.pop(task, 0)
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
         self._changed.set()
 
-    async def room(self, output: OrderedOutput, timeout: float) -> bool:
-        """Wait until another record may start; False after ``timeout`` without room."""
-        return await self._wait(lambda: len(self._tasks) < self.window and output.held < self.reorder_limit, timeout)
+    async def room(self, output: OrderedOutput, timeout: float, records: int = 1) -> bool:
+        """Wait until ``records`` more may start; False after ``timeout`` without room."""
+        def ready() -> bool:
+            return (not self._tasks or self._records + records <= self.window) and output.held < self.reorder_limit
+        return await self._wait(ready, timeout)
 
     async def drain(self, timeout: float) -> bool:
         """Wait for every record in flight; False after ``timeout`` with some still running."""

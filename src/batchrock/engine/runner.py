@@ -2,7 +2,9 @@
 
 A window of records is in flight at once (the backend's ``max_in_flight``): a record that
 finishes frees its place for the next at once, whatever the others are doing, and a reorder
-buffer writes the results in input order (engine/ordered.py).
+buffer writes the results in input order (engine/ordered.py). A backend call carries one
+record, or as many as the backend takes per call (``requests_per_call``: an embedding model
+or the zero-cost echo batch their calls themselves); calls, not records, are the asyncio tasks.
 
 Output lines are buffered; when the buffer reaches a part's size it is written as a part
 object of its own, named by the writer's lease epoch, and a checkpoint records, in one
@@ -62,12 +64,19 @@ class RunDeps:
 
 
 @dataclass
-class _Pending:
-    """One record on its way: either a request for the backend or the reason it cannot run."""
+class _Call:
+    """Records bound for one backend call: their reorder slots, input records, requests and line ends."""
 
-    record: InputRecord
-    request: GenerationRequest | None
-    problem: str | None
+    slots: list[int] = field(default_factory=list)
+    records: list[InputRecord] = field(default_factory=list)
+    requests: list[GenerationRequest] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def add(self, slot: int, record: InputRecord, request: GenerationRequest, end: int) -> None:
+        self.slots.append(slot)
+        self.records.append(record)
+        self.requests.append(request)
+        self.ends.append(end)
 
 
 def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
@@ -96,6 +105,7 @@ class JobRunner:
         self.part_bytes = deps.config.part_bytes
         # records in flight: the backend's own limit (what it batches at once), else --batch-size
         self.window = max(1, int(getattr(backend, "max_in_flight", 0) or deps.config.batch_size))
+        self.call_size = max(1, min(self.window, int(getattr(backend, "requests_per_call", 1))))
         self._probe_until = 0.0
         self._probe_result = True
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
@@ -143,25 +153,40 @@ class JobRunner:
                          flight: Flight, seen: set[str]) -> Halt | None:
         """Start every record of the file in order, as the window and the reorder buffer allow."""
         progress = self.files[index]
-        number = progress.records_done
+        number, call = progress.records_done, _Call()
         for line, end in stream:
+            slot = output.slot()
             if is_blank(line):
-                output.put(output.slot(), Written(None, end))
+                output.put(slot, Written(None, end))
+                if (halt := self._between_records(index, output)) is not None:
+                    return halt
                 continue
             number += 1
-            item = self._prepare(progress.file_index, line, number, seen)
-            if item.request is None:
-                output.put(output.slot(), Written(error_line(item.record, 400, item.problem or ""), end))
-            else:
-                while not await flight.room(output, self.deps.config.progress_seconds):
-                    if (halt := self._between_records(index, output)) is not None:
-                        return halt
-                flight.start(self._run_record(output, output.slot(), item, end))
-            if (halt := self._between_records(index, output)) is not None:
-                return halt
+            record, request, problem = examine_record(self.job.job_id, progress.file_index, line, number, self.fmt,
+                                                      seen, self.deps.config.max_record_bytes)
+            if request is None:
+                output.put(slot, Written(error_line(record, 400, problem or ""), end))
+                if (halt := self._between_records(index, output)) is not None:
+                    return halt
+                continue
+            call.add(slot, record, request, end)
+            if len(call.slots) >= self.call_size:
+                if (halt := await self._launch(index, output, flight, call)) is not None:
+                    return halt
+                call = _Call()
         if number != progress.record_count:
             raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
                                f"ran: it held {progress.record_count} records when validated and {number} now.")
+        return await self._launch(index, output, flight, call) if call.slots else None
+
+    async def _launch(self, index: int, output: OrderedOutput, flight: Flight, call: _Call) -> Halt | None:
+        """Start a call once the window has room for it; first commit, publish, and check for a halt."""
+        while not await flight.room(output, self.deps.config.progress_seconds, len(call.slots)):
+            if (halt := self._between_records(index, output)) is not None:
+                return halt
+        if (halt := self._between_records(index, output)) is not None:
+            return halt
+        flight.start(self._run_call(output, call), len(call.slots))
         return None
 
     async def _wait_for_flight(self, index: int, output: OrderedOutput, flight: Flight) -> Halt | None:
@@ -181,14 +206,15 @@ class JobRunner:
             return Halt.SHUTDOWN
         return self._check_halt()
 
-    async def _run_record(self, output: OrderedOutput, slot: int, item: _Pending, end: int) -> None:
-        assert item.request is not None
-        result = (await self._generate([item.request]))[0]
-        if isinstance(result, BackendError):
-            output.put(slot, Written(error_line(item.record, result.status, str(result)), end))
-            return
-        line = success_line(item.record, self.fmt.render(item.request, result, self.job.spec.model_id))
-        output.put(slot, Written(line, end, True, result.input_tokens, result.output_tokens))
+    async def _run_call(self, output: OrderedOutput, call: _Call) -> None:
+        results = await self._generate(call.requests)
+        model_id, render = self.job.spec.model_id, self.fmt.render
+        for slot, record, request, end, result in zip(call.slots, call.records, call.requests, call.ends, results):
+            if isinstance(result, BackendError):
+                output.put(slot, Written(error_line(record, result.status, str(result)), end))
+            else:
+                line = success_line(record, render(request, result, model_id))
+                output.put(slot, Written(line, end, True, result.input_tokens, result.output_tokens))
 
     def close_open_files(self) -> None:
         """Compose the output of files a crashed run left part-way, from the parts it committed."""
@@ -211,11 +237,6 @@ class JobRunner:
                 if record.runnable:
                     seen.add(record.record_id)
         return seen
-
-    def _prepare(self, file_index: int, line: bytes, number: int, seen: set[str]) -> _Pending:
-        record, request, problem = examine_record(self.job.job_id, file_index, line, number, self.fmt, seen,
-                                                  self.deps.config.max_record_bytes)
-        return _Pending(record, request, problem)
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         """Run a batch with per-record retries; while the backend looks down, pause rather than fail."""

@@ -182,6 +182,7 @@ class Worker:
         finally:
             with self._lock:
                 self._held.pop(job.job_id, None)
+            self._wake.set()  # a slot is free: look for the next job now
         self._release(held)
 
     def _running(self) -> int:
@@ -197,7 +198,9 @@ class Worker:
                 self._let_lease_lapse(lease)
 
     def drain(self, timeout: float = 60.0) -> bool:
-        """Run turns until no job is left to validate or run (a test and CLI helper)."""
+        """Run turns until no job is left to validate or run (a test and CLI helper). Like the
+        worker's own loop it turns again at once when there was work or a job ended, else at the
+        heartbeat: a turn takes the GIL the running jobs need."""
         import time
 
         deadline = time.monotonic() + timeout
@@ -206,5 +209,6 @@ class Worker:
             busy = self.tick()
             if not busy and self._running() == 0:
                 return True
-            time.sleep(0.05)
+            self._wake.wait(0.05 if busy else min(self.config.poll_seconds, self.config.lease_seconds / 3))
+            self._wake.clear()
         return False

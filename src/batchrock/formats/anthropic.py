@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
-from typing import Any
+import zlib
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from batchrock.catalog import bare_model_id
-from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
 from batchrock.formats.base import FormatError, conversation, field, int_in, number_in, require_object, string_list
 
 _STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
@@ -39,8 +41,58 @@ def anthropic_model_name(model_id: str) -> str:
     return re.sub(r"-v\d+(:\d+)?$", "", name)
 
 
+def _message_digest(data: bytes) -> str:
+    """24 hex digits, the same for the same answer (so a re-run writes the same line); an id, not a
+    seal, so two cheap checksums do where a cryptographic hash would cost more than the rest of the line."""
+    return "%08x%08x%08x" % (zlib.crc32(data), zlib.adler32(data), len(data) & 0xFFFFFFFF)
+
+
+class _TextBlock(msgspec.Struct, tag_field="type", tag="text"):
+    text: str
+
+
+_Content = str | Annotated[list[_TextBlock], msgspec.Meta(min_length=1)]
+_Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class _Turn(msgspec.Struct):
+    role: Literal["user", "assistant"]
+    content: _Content
+
+
+class _Body(msgspec.Struct):
+    """A well-formed request, decoded and checked in one pass; anything else goes to ``parse``."""
+
+    anthropic_version: str
+    messages: Annotated[list[_Turn], msgspec.Meta(min_length=1)]
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=200_000)]
+    system: _Content | None = None
+    temperature: _Unit | None = None
+    top_p: _Unit | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=0, le=500)] | None = None
+    stop_sequences: Annotated[list[str], msgspec.Meta(max_length=8191)] | None = None
+
+
+_BODY = msgspec.json.Decoder(_Body)
+
+
+def _joined(content: _Content) -> str:
+    return content if isinstance(content, str) else "\n".join(block.text for block in content)
+
+
 class AnthropicMessages:
     name = "anthropic-messages"
+
+    def decode(self, raw: bytes) -> GenerationRequest | None:
+        """The fast path for a valid body (raises msgspec errors, or None, for anything ``parse`` must judge)."""
+        body = _BODY.decode(raw)
+        if not body.anthropic_version.startswith("bedrock-") or body.messages[0].role != "user":
+            return None
+        messages = tuple([Message(turn.role, _joined(turn.content)) for turn in body.messages])
+        system = None if body.system is None else _joined(body.system)
+        stops = () if body.stop_sequences is None else tuple(body.stop_sequences)
+        return GenerationRequest(RequestKind.CHAT, messages, system, None, body.max_tokens, body.temperature,
+                                 body.top_p, body.top_k, stops)
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
@@ -60,7 +112,7 @@ class AnthropicMessages:
         )
 
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
-        digest = hashlib.sha256(f"{model_id}\x1f{result.input_tokens}\x1f{result.text}".encode()).hexdigest()[:24]
+        digest = _message_digest(f"{model_id}\x1f{result.input_tokens}\x1f{result.text}".encode())
         return {
             "id": f"msg_bdrk_{digest}",
             "type": "message",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
+import msgspec
+import orjson
+
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message
 
 
@@ -17,6 +20,27 @@ class Format(Protocol):
     def parse(self, body: Any) -> GenerationRequest: ...
 
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]: ...
+
+    # Optional: ``def decode(self, raw: bytes) -> GenerationRequest | None``, a typed fast path from
+    # the modelInput's JSON for bodies that are valid; it raises a msgspec error or returns None
+    # for any other, and ``parse`` then judges the body and names what is wrong.
+
+
+def request_from_json(fmt: Format, raw: bytes) -> GenerationRequest:
+    """The backend request for a modelInput given as JSON; FormatError names what is wrong."""
+    decode = getattr(fmt, "decode", None)
+    if decode is not None:
+        try:
+            request: GenerationRequest | None = decode(raw)
+            if request is not None:
+                return request
+        except msgspec.MsgspecError:
+            pass
+    try:
+        body = orjson.loads(memoryview(raw))  # raw may be a msgspec.Raw view of the line
+    except orjson.JSONDecodeError as error:  # what the line's decoder passed over, orjson may refuse (huge integers)
+        raise FormatError(f"modelInput cannot be read: {error}") from None
+    return fmt.parse(body)
 
 
 def require_object(body: Any, where: str = "modelInput") -> dict[str, Any]:

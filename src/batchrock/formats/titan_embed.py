@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind
 from batchrock.formats.base import FormatError, field, require_object
@@ -10,8 +12,30 @@ from batchrock.formats.base import FormatError, field, require_object
 _V2_DIMENSIONS = (256, 512, 1024)
 
 
+class _V2Body(msgspec.Struct):
+    inputText: str
+    dimensions: Literal[256, 512, 1024] = 1024
+    embeddingTypes: Annotated[list[Literal["float", "binary"]], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["float"])
+    normalize: bool = True
+
+
+class _G1Body(msgspec.Struct):
+    inputText: str
+
+
+_V2_BODY = msgspec.json.Decoder(_V2Body)
+_G1_BODY = msgspec.json.Decoder(_G1Body)
+
+
 class TitanEmbedV2:
     name = "titan-embed-v2"
+
+    def decode(self, raw: bytes) -> GenerationRequest:
+        """The fast path for a valid body; anything else raises, and ``parse`` names the problem."""
+        body = _V2_BODY.decode(raw)
+        return GenerationRequest(RequestKind.EMBEDDING, prompt=body.inputText, dimensions=body.dimensions,
+                                 normalize=body.normalize, embedding_types=tuple(body.embeddingTypes))
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
@@ -36,6 +60,10 @@ class TitanEmbedV2:
 
 class TitanEmbedG1:
     name = "titan-embed-g1"
+
+    def decode(self, raw: bytes) -> GenerationRequest:
+        return GenerationRequest(RequestKind.EMBEDDING, prompt=_G1_BODY.decode(raw).inputText, dimensions=1536,
+                                 normalize=False)
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)

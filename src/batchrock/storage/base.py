@@ -68,18 +68,25 @@ class ObjectStore(Protocol):
         ...
 
 
-def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:
-    """Each line (without its newline) and the byte offset just after it, streamed in chunks."""
-    offset, pending = start, b""
+def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[list[bytes], bool]]:
+    """The stream's lines (without their newlines), a chunk's worth at a time; the flag is False
+    only for a last line that has no newline."""
+    pending = b""
     try:
         while chunk := stream.read(chunk_size):
-            pending += chunk
-            lines = pending.split(b"\n")
+            lines = (pending + chunk).split(b"\n")
             pending = lines.pop()
-            for line in lines:
-                offset += len(line) + 1
-                yield line, offset
+            yield lines, True
         if pending:
-            yield pending, offset + len(pending)
+            yield [pending], False
     finally:
         stream.close()
+
+
+def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:
+    """Each line (without its newline) and the byte offset just after it, streamed in chunks."""
+    offset = start
+    for lines, terminated in read_line_blocks(stream, chunk_size):
+        for line in lines:
+            offset += len(line) + terminated
+            yield line, offset

@@ -1,4 +1,4 @@
-"""The model host's wire protocol: length-prefixed orjson frames over a local socket pair.
+"""The model host's wire protocol: length-prefixed JSON frames (msgspec) over a local socket pair.
 
 Parent -> host
     {"op": "start", "backend": NAME, "options": {...}}       first, once
@@ -11,7 +11,7 @@ Host -> parent
 Every request carries its own id and results may come back in any order, so one host serves
 single requests and whole batches from several jobs at once. ``ALONE`` asks the host to run
 the request in a batch of its own (a suspect after a crash; see ``supervisor``). A REQUEST is
-the GenerationRequest's fields (orjson writes dataclasses and enums as they are); a RESULT is
+the GenerationRequest's fields (msgspec writes Structs and enums as they are); a RESULT is
 ``{"ok": {GenerationResult fields}}`` or ``{"error": [message, status, retryable]}``.
 """
 
@@ -22,11 +22,12 @@ import struct
 import threading
 from typing import Any
 
-import orjson
+import msgspec
 
-from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, Message, RequestKind, StopReason
+from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult
 
 _HEADER = struct.Struct(">I")
+_ENCODER = msgspec.json.Encoder()
 
 
 class Channel:
@@ -38,7 +39,7 @@ class Channel:
         self._send_lock = threading.Lock()
 
     def send(self, frame: dict[str, Any]) -> None:
-        body = orjson.dumps(frame)
+        body = _ENCODER.encode(frame)
         with self._send_lock:
             self.sock.sendall(_HEADER.pack(len(body)) + body)
 
@@ -53,7 +54,7 @@ class Channel:
             return None
         if len(body) < _HEADER.unpack(header)[0]:
             return None
-        frame: dict[str, Any] = orjson.loads(body)
+        frame: dict[str, Any] = msgspec.json.decode(body)
         return frame
 
     def close(self) -> None:
@@ -66,13 +67,7 @@ class Channel:
 
 
 def decode_request(data: dict[str, Any]) -> GenerationRequest:
-    return GenerationRequest(**{
-        **data,
-        "kind": RequestKind(data["kind"]),
-        "messages": tuple(Message(**message) for message in data["messages"]),
-        "stop_sequences": tuple(data["stop_sequences"]),
-        "embedding_types": tuple(data["embedding_types"]),
-    })
+    return msgspec.convert(data, GenerationRequest)
 
 
 def encode_result(result: GenerationResult | BackendError) -> dict[str, Any]:
@@ -85,6 +80,4 @@ def decode_result(data: dict[str, Any]) -> GenerationResult | BackendError:
     if "error" in data:
         message, status, retryable = data["error"]
         return BackendError(message, status=status, retryable=retryable)
-    fields = data["ok"]
-    return GenerationResult(**{**fields, "stop_reason": StopReason(fields["stop_reason"]),
-                               "embedding": tuple(fields["embedding"])})
+    return msgspec.convert(data["ok"], GenerationResult)
