@@ -30,15 +30,13 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, ClassVar
 
 import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from batchrock.settings import Settings
 
 log = logging.getLogger("batchrock.api.connections")
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 REPORT_EVERY_SECONDS = 60.0
@@ -211,7 +209,7 @@ class InFlightLimit:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit, self.in_flight = app, limit, 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if self.in_flight >= self.limit:
@@ -223,7 +221,7 @@ class InFlightLimit:
             self.in_flight -= 1
 
     def _uncounted(self, receive: Receive) -> Receive:
-        async def waiting_for_the_client() -> dict[str, Any]:
+        async def waiting_for_the_client() -> Message:
             self.in_flight -= 1
             try:
                 return await receive()

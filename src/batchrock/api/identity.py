@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from batchrock.jobs.model import Owner
@@ -27,7 +28,7 @@ class Caller:
 
 
 class Authenticator:
-    def __init__(self, credentials: CredentialsFile | None, default_account: str, now: Callable,
+    def __init__(self, credentials: CredentialsFile | None, default_account: str, now: Callable[[], datetime],
                  regions: frozenset[str] | None = None) -> None:
         self.credentials = credentials
         self.default_account = default_account

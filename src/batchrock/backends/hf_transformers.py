@@ -61,7 +61,7 @@ class TransformersBackend:
     def _generate_all(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         with self._lock:
             self._load()
-            groups: dict[tuple, list[int]] = {}
+            groups: dict[tuple[int, float | None, float | None, int | None], list[int]] = {}
             for index, request in enumerate(requests):
                 groups.setdefault((request.max_tokens, request.temperature, request.top_p, request.top_k), []).append(index)
             results: list[GenerationResult | BackendError] = [BackendError("not run")] * len(requests)

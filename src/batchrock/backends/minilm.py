@@ -32,17 +32,20 @@ def _erf(x: np.ndarray) -> np.ndarray:
     x = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * x)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-x * x))
+    result: np.ndarray = sign * (1.0 - poly * np.exp(-x * x))
+    return result
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    result: np.ndarray = 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    return result
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + _EPS) * weight + bias
+    result: np.ndarray = (x - mean) / np.sqrt(var + _EPS) * weight + bias
+    return result
 
 
 class BertEncoder:
@@ -50,7 +53,8 @@ class BertEncoder:
         self.w = weights
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+        result: np.ndarray = x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+        return result
 
     def _attention(self, x: np.ndarray, mask: np.ndarray, prefix: str) -> np.ndarray:
         batch, length, hidden = x.shape
@@ -79,7 +83,8 @@ class BertEncoder:
             x = _layer_norm(x + self._linear(hidden, f"{prefix}.output.dense"), w[f"{prefix}.output.LayerNorm.weight"],
                             w[f"{prefix}.output.LayerNorm.bias"])
         weights = mask[:, :, None]
-        return (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        pooled: np.ndarray = (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return pooled
 
 
 def resize(vector: np.ndarray, dimensions: int, normalize: bool) -> tuple[float, ...]:

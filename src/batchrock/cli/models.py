@@ -17,7 +17,7 @@ EXAMPLE = """example:
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("models", help="list the model ids the catalog serves",
                                    description="List the Bedrock model ids the model catalog maps to a backend.",
                                    epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)

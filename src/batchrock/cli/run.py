@@ -27,7 +27,7 @@ WATCH_EXAMPLE = """example:
 """
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     run_parser = subparsers.add_parser("run", help="run a local JSONL file as a batch job and show its progress",
                                        description="Put INPUT in storage, create a job on it, show live progress, "
                                                    "then where the outputs are and a summary. Starts a local server if none answers.",
@@ -102,7 +102,8 @@ def _watch_with_interrupt(client: Any, arn: str) -> dict[str, Any]:
                 print("Stopping; waiting for the job to end.", file=sys.stderr)
             elif not sys.stdin.isatty() or answer == "":
                 print(f"Left running: batchrock watch {arn}", file=sys.stderr)
-                return client.get_model_invocation_job(jobIdentifier=arn)
+                job: dict[str, Any] = client.get_model_invocation_job(jobIdentifier=arn)
+                return job
 
 
 def _ask(prompt: str) -> str:

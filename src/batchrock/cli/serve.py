@@ -26,7 +26,7 @@ EXAMPLE = """example:
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the Bedrock-compatible job API server",

@@ -19,7 +19,7 @@ from batchrock.backends.base import GenerationRequest
 from batchrock.engine.records import InputRecord, is_blank, parse_line
 from batchrock.formats.base import Format, FormatError, request_from_json
 from batchrock.jobs.model import Job
-from batchrock.storage.base import Location, ObjectStore, StorageError, read_line_blocks
+from batchrock.storage.base import Location, ObjectInfo, ObjectStore, StorageError, read_line_blocks
 from batchrock.store.base import FileProgress
 
 
@@ -63,7 +63,7 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
     return ValidationReport(files, total, first_problem)
 
 
-def _check_sizes(objects: list, source: Location, config: EngineConfig) -> None:
+def _check_sizes(objects: list[ObjectInfo], source: Location, config: EngineConfig) -> None:
     for info in objects:
         if info.size > config.max_file_bytes:
             raise JobInvalid(f"s3://{source.bucket}/{info.key} is {info.size} bytes; the limit per file is {config.max_file_bytes}.")

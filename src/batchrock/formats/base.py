@@ -72,7 +72,7 @@ def _path(where: str, name: str) -> str:
 
 
 def number_in(body: dict[str, Any], name: str, low: float, high: float, where: str = "") -> float | None:
-    value = field(body, name, float, where=where)
+    value: float | None = field(body, name, float, where=where)
     if value is not None and not low <= value <= high:
         raise FormatError(f"{where + '.' if where else ''}{name} must be between {low} and {high}")
     return value
@@ -80,7 +80,7 @@ def number_in(body: dict[str, Any], name: str, low: float, high: float, where: s
 
 def int_in(body: dict[str, Any], name: str, low: int, high: int, *, required: bool = False,
            default: int | None = None, where: str = "") -> int | None:
-    value = field(body, name, int, required=required, default=default, where=where)
+    value: int | None = field(body, name, int, required=required, default=default, where=where)
     if value is not None and not low <= value <= high:
         raise FormatError(f"{where + '.' if where else ''}{name} must be between {low} and {high}")
     return value

@@ -9,7 +9,7 @@ from batchrock.formats.base import FormatError, field, int_in, number_in, requir
 
 
 def _prompt(body: dict[str, Any], name: str) -> str:
-    text = field(body, name, str, required=True)
+    text: str = field(body, name, str, required=True)
     if not text.strip():
         raise FormatError(f"{name} must not be empty")
     return text

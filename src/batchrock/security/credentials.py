@@ -26,6 +26,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _CHECK_EVERY_SECONDS = 1.0
 
@@ -55,7 +56,7 @@ class Directory:
     bucket_owners: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, document: dict) -> "Directory":
+    def parse(cls, document: dict[str, Any]) -> "Directory":
         keys: dict[str, Principal] = {}
         roles: dict[str, dict[str, Role]] = {}
         for account in document.get("accounts", []):

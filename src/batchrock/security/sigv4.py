@@ -132,7 +132,8 @@ def expected_signature(request: SignedRequest, claim: Claim, secret: str) -> str
     aws_request = AWSRequest(method=request.method, url=url, headers=headers, data=request.body)
     aws_request.context["timestamp"] = claim.stamp
     canonical = signer.canonical_request(aws_request)
-    return signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
+    signature: str = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
+    return signature
 
 
 def verify(request: SignedRequest, claim: Claim, secret: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Generator, Iterator, Protocol
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)(?:/(?P<key>.*))?")
 
@@ -83,7 +83,7 @@ def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tu
         stream.close()
 
 
-def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int]]:
+def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Generator[tuple[bytes, int], None, None]:
     """Each line (without its newline) and the byte offset just after it, streamed in chunks."""
     offset = start
     for lines, terminated in read_line_blocks(stream, chunk_size):

@@ -46,7 +46,7 @@ class S3ObjectStore:
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         token = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, str] = {"ContinuationToken": token} if token else {}
             page = self._call(f"s3://{bucket}/{prefix}", "list_objects_v2", Bucket=bucket, Prefix=prefix, **extra)
             for item in page.get("Contents", []):
                 yield ObjectInfo(item["Key"], int(item["Size"]))
@@ -63,7 +63,8 @@ class S3ObjectStore:
 
     def open_read(self, bucket: str, key: str, start: int = 0) -> BinaryIO:
         extra = {"Range": f"bytes={start}-"} if start else {}
-        return self._call(f"s3://{bucket}/{key}", "get_object", Bucket=bucket, Key=key, **extra)["Body"]
+        body: BinaryIO = self._call(f"s3://{bucket}/{key}", "get_object", Bucket=bucket, Key=key, **extra)["Body"]
+        return body
 
     def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
         self._call(f"s3://{bucket}/{key}", "put_object", Bucket=bucket, Key=key, Body=data, **_sse(kms_key_id))
