@@ -9,6 +9,7 @@
     ├── TooManyTags                   TooManyTagsException (also carries resourceName)
     ├── Throttling                    ThrottlingException
     ├── InternalServer                InternalServerException
+    │   └── WritesUnavailable         the job store takes no writes now (disk full, read-only)
     ├── UnknownOperation              UnknownOperationException (not in the service model)
     ├── RequestTimeout                RequestTimeoutException (a body that arrives too slowly)
     ├── HeadersTooLarge               RequestHeaderSectionTooLargeException (431)
@@ -93,8 +94,9 @@ class InternalServer(ServiceError):
     fallback_status = 500
 
 
-class StoreUnwritableError(InternalServer):
-    """A server-side condition, not the client's mistake: reads still work, changes wait."""
+class WritesUnavailable(InternalServer):
+    """The service's side of the store's ``StoreUnwritable``: not the client's mistake; reads
+    still work, changes wait."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The job store cannot accept changes right now ({reason}). Reads still work; "

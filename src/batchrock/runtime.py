@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from batchrock.engine.worker import Worker, new_worker_id
 from batchrock.jobs.clock import Clock, FileOffsetClock, SystemClock
 from batchrock.jobs.pagination import TokenSigner
 from batchrock.jobs.service import JobService
+from batchrock.jobs.store import JobStore
 from batchrock.security.credentials import CredentialsFile
 from batchrock.security.policy import Policy
 from batchrock.settings import Settings
@@ -27,9 +27,7 @@ from batchrock.storage.base import ObjectStore
 from batchrock.storage.local import LocalObjectStore
 from batchrock.storage.retrying import RetryingObjectStore
 from batchrock.storage.s3 import S3ObjectStore
-from batchrock.store.base import StoreUnwritable
-from batchrock.store.dbfaults import read_only_sqlite_url
-from batchrock.store.sql import SQLITE_FILE, SqlJobStore, sqlite_url
+from batchrock.store.factory import store_for
 
 
 def object_store_for(settings: Settings, shutdown: threading.Event | None = None) -> ObjectStore:
@@ -41,18 +39,6 @@ def object_store_for(settings: Settings, shutdown: threading.Event | None = None
     return RetryingObjectStore(inner, settings.storage_outage_seconds, interrupt=shutdown)
 
 
-def store_for(settings: Settings) -> SqlJobStore:
-    """The job store; a SQLite store in a data dir that cannot be written opens read-only."""
-    if settings.database_url:
-        return SqlJobStore(settings.database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if os.access(settings.data_dir, os.W_OK):
-        return SqlJobStore(sqlite_url(settings.data_dir))
-    if not (settings.data_dir / SQLITE_FILE).exists():
-        raise StoreUnwritable(f"the data dir {settings.data_dir} is read-only and holds no job store")
-    return SqlJobStore(read_only_sqlite_url(settings.data_dir / SQLITE_FILE), read_only=True)
-
-
 def clock_for(settings: Settings) -> Clock:
     return FileOffsetClock(settings.clock_offset_file) if settings.clock_offset_file else SystemClock()
 
@@ -60,7 +46,7 @@ def clock_for(settings: Settings) -> Clock:
 @dataclass
 class Runtime:
     settings: Settings
-    store: SqlJobStore
+    store: JobStore
     clock: Clock
     service: JobService
     objects: ObjectStore

@@ -8,7 +8,7 @@ import asyncio
 import random
 
 from batchrock.engine.ordered import Flight, OrderedOutput, Written
-from batchrock.store.base import FileProgress
+from batchrock.jobs.store import FileProgress
 
 
 def progress() -> FileProgress:

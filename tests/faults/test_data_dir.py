@@ -7,14 +7,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
+from batchrock.jobs.model import FailureKind, JobStatus
+from batchrock.jobs.store import StatusChange
+from batchrock.store.sql import SqlJobStore, sqlite_url
 from tests.contract.test_jobs_boto3 import error_of
 from tests.faults.test_disk import mount_tmpfs, mounts  # noqa: F401  (fixture)
+from tests.store.test_dialects import T0, job
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, read_output_lines, records, wait_for, write_jsonl
 
@@ -151,3 +156,20 @@ def assert_reads_work_and_changes_are_refused(client: Any, arn: str) -> None:
     assert [summary["status"] for summary in summaries] == ["InProgress"]
     code, status, message = error_of(lambda: create_job(client, "s3://bucket/in/", "s3://bucket/other/"))
     assert (code, status) == ("InternalServerException", 500) and "cannot accept changes" in message, message
+
+
+def test_resume_on_a_read_only_data_dir_says_why(tmp_path: Path, mounts: list[Path]) -> None:  # noqa: F811
+    data = tmp_path / "data"
+    if not mount_tmpfs(data, "8m"):
+        pytest.skip("mounting a tmpfs needs privileges this machine does not grant")
+    mounts.append(data)
+    store = SqlJobStore(sqlite_url(data))
+    store.add_job(job(1, JobStatus.IN_PROGRESS), [])
+    store.change_status(StatusChange("job00000001", JobStatus.IN_PROGRESS, JobStatus.FAILED, T0, "Storage error: x",
+                                     ended=True, failure_kind=FailureKind.STORAGE))
+    store.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(data)], check=True)
+    resumed = subprocess.run([sys.executable, "-m", "batchrock.cli.main", "resume", "--all", "--data-dir", str(data)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 1 and "batchrock resume: the job store cannot be written" in resumed.stderr, resumed.stderr
+    assert "Traceback" not in resumed.stderr

@@ -11,11 +11,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, text
 
-from batchrock.jobs.model import Job, JobSpec, JobStatus, Owner, RecordCounts, S3InputConfig, S3OutputConfig, Tag
-from batchrock.store.base import (
+from batchrock.jobs.model import (
+    FailureKind,
+    Job,
+    JobSpec,
+    JobStatus,
+    Owner,
+    RecordCounts,
+    S3InputConfig,
+    S3OutputConfig,
+    Tag,
+)
+from batchrock.jobs.store import (
     DuplicateClientToken,
     DuplicateJobName,
-    FailureKind,
     FileProgress,
     JobQuery,
     Lease,

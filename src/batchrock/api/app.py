@@ -27,14 +27,12 @@ from batchrock.errors import (
     InternalServer,
     RequestTimeout,
     ServiceError,
-    StoreUnwritableError,
     UnknownOperation,
     ValidationError,
 )
 from batchrock.security.sigv4 import SignedRequest
 from batchrock.jobs.service import JobService
 from batchrock.settings import Settings
-from batchrock.store.base import StoreUnwritable
 from batchrock.validation import validate
 
 log = logging.getLogger("batchrock.api")
@@ -60,9 +58,6 @@ class ControlPlane:
             return Response(body, status_code=status, headers=headers, media_type="application/json")
         except ServiceError as error:
             return self._error_response(error, request_id)
-        except StoreUnwritable as problem:
-            log.error("request %s: the job store cannot be written: %s", request_id, problem.reason)
-            return self._error_response(StoreUnwritableError(problem.reason), request_id)
         except Exception:
             log.exception("request %s failed", request_id)
             return self._error_response(InternalServer("An internal server error occurred."), request_id)

@@ -34,7 +34,7 @@ def get_model_invocation_job(ctx: Context, params: Params) -> Params:
 
 
 def list_model_invocation_jobs(ctx: Context, params: Params) -> Params:
-    page = ctx.service.list(wire.list_request_from(ctx.owner, params))
+    page = ctx.service.list_jobs(wire.job_query_from(ctx.owner, params), params.get("nextToken"))
     return {"nextToken": page.next_token, "invocationJobSummaries": [wire.job_to_wire(job) for job in page.jobs]}
 
 

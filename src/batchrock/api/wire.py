@@ -16,7 +16,7 @@ from batchrock.jobs.model import (
     Tag,
     VpcConfig,
 )
-from batchrock.jobs.service import ListRequest
+from batchrock.jobs.store import JobQuery
 
 DEFAULT_INPUT_FORMAT = "JSONL"
 
@@ -55,12 +55,11 @@ def tags_to_wire(tags: list[Tag]) -> list[dict[str, str]]:
     return [{"key": tag.key, "value": tag.value} for tag in tags]
 
 
-def list_request_from(owner: Owner, params: dict[str, Any]) -> ListRequest:
+def job_query_from(owner: Owner, params: dict[str, Any]) -> JobQuery:
     status = params.get("statusEquals")
-    return ListRequest(
+    return JobQuery(
         owner=owner,
-        max_results=params.get("maxResults"),
-        next_token=params.get("nextToken"),
+        limit=params.get("maxResults"),
         sort_order=SortOrder(params.get("sortOrder", SortOrder.DESCENDING.value)),
         status=JobStatus(status) if status else None,
         name_contains=params.get("nameContains"),

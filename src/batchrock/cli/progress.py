@@ -10,7 +10,8 @@ from typing import Any, Callable, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-TERMINAL = {"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
+from batchrock.jobs.model import JobStatus
+from batchrock.jobs.transitions import TERMINAL
 
 
 @dataclass
@@ -21,6 +22,10 @@ class Snapshot:
     errors: int
     output_tokens: int
     job: dict[str, Any]
+
+    @property
+    def ended(self) -> bool:
+        return JobStatus(self.status) in TERMINAL
 
     @classmethod
     def of(cls, job: dict[str, Any]) -> "Snapshot":
@@ -62,7 +67,7 @@ def _watch_bar(fetch: Callable[[], dict[str, Any]], interval: float, out: TextIO
         while True:
             now = Snapshot.of(fetch())
             progress.update(task, total=now.total or None, completed=now.processed, status=now.status, rates=rates.line(now))
-            if now.status in TERMINAL:
+            if now.ended:
                 return now.job
             time.sleep(interval)
 
@@ -75,6 +80,6 @@ def _watch_lines(fetch: Callable[[], dict[str, Any]], interval: float, out: Text
         if (now.status, now.processed) != last:
             print(line, file=out, flush=True)
             last = (now.status, now.processed)
-        if now.status in TERMINAL:
+        if now.ended:
             return now.job
         time.sleep(interval)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from batchrock.engine.lifecycle import resume_failed
 from batchrock.jobs.clock import SystemClock
 from batchrock.jobs.ids import parse_job_reference
-from batchrock.settings import default_data_dir
-from batchrock.store.base import JobStore
-from batchrock.store.sql import SqlJobStore, sqlite_url
+from batchrock.jobs.store import JobStore, StoreUnwritable
+from batchrock.settings import Settings, default_data_dir
+from batchrock.store.factory import store_for
 
 DESCRIPTION = ("Move jobs that failed because storage stayed unreachable, or whose output failed the end-of-job "
                "check, back to Scheduled; a worker continues each from its last checkpoint. Other failed jobs "
@@ -29,7 +30,7 @@ EXAMPLE = """examples:
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("resume", help="resume jobs that failed because storage was unreachable or their output check failed",
                                    description=DESCRIPTION, epilog=EXAMPLE,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,20 +50,26 @@ def run(args: argparse.Namespace) -> int:
     if unnamed:
         print(f"batchrock resume: not a model invocation job id or ARN: {', '.join(unnamed)}", file=sys.stderr)
         return 2
-    store = SqlJobStore(args.database_url or sqlite_url(args.data_dir or default_data_dir()))
+    wanted = None if args.all else [reference[1] for reference in references.values() if reference]
+    settings = Settings(data_dir=args.data_dir or default_data_dir(), database_url=args.database_url)
     try:
-        wanted = None if args.all else [reference[1] for reference in references.values() if reference]
-        resumed = resume_failed(store, wanted, SystemClock().now())
-        for job_id in resumed:
-            print(f"resumed {job_id}: Scheduled; a worker continues it from its last checkpoint")
-        refused = [job_id for job_id in wanted or [] if job_id not in resumed]
-        for job_id in refused:
-            print(f"batchrock resume: {job_id}: {_why_not(store, job_id)}", file=sys.stderr)
-        if args.all and not resumed:
-            print("no job to resume: none failed on a storage error or the output check")
-        return 1 if refused else 0
-    finally:
-        store.close()
+        with closing(store_for(settings)) as store:
+            return _resume(store, wanted, args.all)
+    except StoreUnwritable as problem:
+        print(f"batchrock resume: the job store cannot be written ({problem.reason})", file=sys.stderr)
+        return 1
+
+
+def _resume(store: JobStore, wanted: list[str] | None, everything: bool) -> int:
+    resumed = resume_failed(store, wanted, SystemClock().now())
+    for job_id in resumed:
+        print(f"resumed {job_id}: Scheduled; a worker continues it from its last checkpoint")
+    refused = [job_id for job_id in wanted or [] if job_id not in resumed]
+    for job_id in refused:
+        print(f"batchrock resume: {job_id}: {_why_not(store, job_id)}", file=sys.stderr)
+    if everything and not resumed:
+        print("no job to resume: none failed on a storage error or the output check")
+    return 1 if refused else 0
 
 
 def _why_not(store: JobStore, job_id: str) -> str:

@@ -16,9 +16,9 @@ from batchrock.api import connections
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.lifecycle import resume_failed
 from batchrock.jobs.clock import SystemClock
+from batchrock.jobs.store import StoreUnwritable
 from batchrock.runtime import Runtime
 from batchrock.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
-from batchrock.store.base import StoreUnwritable
 
 EXAMPLE = """example:
   batchrock serve --port 8787 --data-dir ./data

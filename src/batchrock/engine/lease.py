@@ -15,7 +15,7 @@ import time
 from datetime import timedelta
 
 from batchrock.jobs.clock import Clock
-from batchrock.store.base import JobStore, Lease
+from batchrock.jobs.store import JobStore, Lease
 
 
 class LeaseLost(Exception):

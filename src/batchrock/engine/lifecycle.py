@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from batchrock.backends.base import BackendFailed
 from batchrock.backends.registry import UnknownBackend, backend_for
@@ -25,16 +26,16 @@ from batchrock.engine.validate import JobInvalid, validate_job
 from batchrock.formats.base import Format
 from batchrock.formats.converse import CONVERSE
 from batchrock.formats.registry import format_named
-from batchrock.jobs.model import InvocationType, Job, JobStatus, RecordCounts
-from batchrock.jobs.transitions import TERMINAL, can_transition
+from batchrock.jobs.model import FailureKind, InvocationType, Job, JobStatus, RecordCounts
+from batchrock.jobs.store import FileProgress, JobStore, StatusChange
+from batchrock.jobs.transitions import NOT_STARTED, RESUME, TERMINAL, can_transition
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
-from batchrock.store.base import FailureKind, FileProgress, JobStore, StatusChange
 
 log = logging.getLogger("batchrock.engine")
 
 
-def format_for(job: Job, catalog: Catalog) -> tuple[Format, str, dict]:
+def format_for(job: Job, catalog: Catalog) -> tuple[Format, str, dict[str, Any]]:
     entry = catalog.resolve(job.spec.model_id)
     if entry is None:
         raise JobInvalid(f"The model {job.spec.model_id} is not in the model catalog; run `batchrock models` to list it.")
@@ -56,13 +57,9 @@ def check_access(job: Job, policy: Policy, objects: object) -> None:
                          "cannot encrypt output with a KMS key.")
 
 
-# Failures an operator may resume once their cause is gone (see `batchrock resume`).
-RESUMABLE = (FailureKind.STORAGE, FailureKind.OUTPUT_CHECK)
-
-
 def resume_failed(store: JobStore, job_ids: list[str] | None, now: datetime) -> list[str]:
-    """Resume the given jobs (None: all) whose failure is resumable; returns those resumed."""
-    return store.resume_failed(job_ids, RESUMABLE, now)
+    """Resume the given jobs (None: all) whose failure the table lets resume; returns those resumed."""
+    return store.resume_failed(job_ids, RESUME.failures, now)
 
 
 def output_check_message(job: Job, problems: list[str]) -> str:
@@ -87,6 +84,8 @@ class JobLifecycle:
 
     def _move(self, lease: HeldLease, source: JobStatus, target: JobStatus, message: str | None = None,
               failure_kind: FailureKind | None = None, counts: RecordCounts | None = None) -> bool:
+        if target is not JobStatus.FAILED:
+            failure_kind = None  # a stopping job that hit a failure ends Stopped: nothing to resume
         change = StatusChange(lease.job_id, source, target, self.deps.clock.now(), message=message,
                               ended=target in TERMINAL, failure_kind=failure_kind, lease=lease.lease, counts=counts)
         return self.deps.store.change_status(change)
@@ -111,35 +110,49 @@ class JobLifecycle:
 
     async def run(self, job: Job, lease: HeldLease) -> None:
         """Scheduled/InProgress/Stopping -> a terminal status, with outputs and a manifest."""
-        status = job.status
-        if status is JobStatus.SCHEDULED:
-            if not self._move(lease, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
-                return
-            status = JobStatus.IN_PROGRESS
+        status = self._started(job, lease)
+        if status is None:
+            return
         try:
             fmt, backend_name, options = format_for(job, self.catalog)
             backend = backend_for(backend_name, options)
         except (JobInvalid, CatalogError, UnknownBackend) as error:
-            target = JobStatus.STOPPED if status is JobStatus.STOPPING else JobStatus.FAILED
-            self._end(job, lease, target, str(error), source=status)
+            self._end_early(job, lease, status, error)
             return
         runner = JobRunner(job, self.deps.store.load_files(job.job_id), self.deps, lease, fmt, backend)
         try:
-            if status is JobStatus.STOPPING:  # stopped while no worker held it
+            if status is JobStatus.STOPPING:  # stopped while no worker ran it
                 runner.close_open_files()
                 halt: Halt | None = Halt.STOP
             else:
                 halt = await runner.run()
-        except StorageError as error:
-            self._end(job, lease, JobStatus.FAILED, storage_failure_message(job, error), failure_kind=FailureKind.STORAGE)
-            return
-        except (InputChanged, BackendFailed) as error:
-            self._end(job, lease, JobStatus.FAILED, str(error)[:2048])
+        except (StorageError, InputChanged, BackendFailed) as error:
+            self._end_early(job, lease, status, error)
             return
         if halt is Halt.SHUTDOWN:
             log.info("job %s: checkpointed for shutdown; it resumes on the next start", job.job_id)
             return
         self._finish(job, lease, halt)
+
+    def _started(self, job: Job, lease: HeldLease) -> JobStatus | None:
+        """The status the run starts from: a Scheduled job moves to InProgress. The API may have
+        stopped the job since the claim, so anything else is read again; None: nothing to run."""
+        if job.status is JobStatus.SCHEDULED and self._move(lease, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
+            return JobStatus.IN_PROGRESS
+        current = self.deps.store.get_job_by_id(job.job_id)
+        if current is None or current.status in TERMINAL | NOT_STARTED or not lease.renew():
+            return None  # it ended (stopped, expired), or another worker holds it now
+        return current.status
+
+    def _end_early(self, job: Job, lease: HeldLease, status: JobStatus, error: Exception) -> None:
+        """A run that cannot go on fails, saying why (resumably, when storage failed); a stopping job
+        ends Stopped instead, with the reason in its message."""
+        kind = FailureKind.STORAGE if isinstance(error, StorageError) else None  # also: no output check
+        if status is JobStatus.STOPPING:
+            self._end(job, lease, JobStatus.STOPPED, str(error)[:2048], source=status, failure_kind=kind)
+            return
+        message = storage_failure_message(job, error) if isinstance(error, StorageError) else str(error)[:2048]
+        self._end(job, lease, JobStatus.FAILED, message, source=status, failure_kind=kind)
 
     def _finish(self, job: Job, lease: HeldLease, halt: Halt | None) -> None:
         counts = total_counts(self.deps.store.load_files(job.job_id), job.counts.total)
@@ -162,7 +175,7 @@ class JobLifecycle:
         counts = total_counts(files, job.counts.total)
         outputs = JobOutputs(job, self.deps.objects)
         outputs.write_manifest(counts)
-        if failure_kind not in RESUMABLE:
+        if failure_kind not in RESUME.failures:
             problems = self._check_outputs(lease, outputs, files, counts)
             if problems:
                 log.error("job %s: %s", job.job_id, "; ".join(problems))
@@ -177,7 +190,7 @@ class JobLifecycle:
             if not self._move(lease, JobStatus.STOPPING, JobStatus.STOPPED, counts=counts):
                 lease.ensure()
                 return
-        if failure_kind not in RESUMABLE:
+        if failure_kind not in RESUME.failures:
             outputs.sweep_parts()
 
     def _check_outputs(self, lease: HeldLease, outputs: JobOutputs, files: list[FileProgress],

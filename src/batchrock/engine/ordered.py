@@ -19,7 +19,7 @@ from typing import Callable, Coroutine
 
 import msgspec
 
-from batchrock.store.base import FileProgress
+from batchrock.jobs.store import FileProgress
 
 
 class Written(msgspec.Struct, frozen=True, gc=False):

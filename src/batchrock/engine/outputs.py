@@ -14,8 +14,8 @@ import orjson
 
 from batchrock.engine.inputs import manifest_key, parts_prefix
 from batchrock.jobs.model import Job, RecordCounts
+from batchrock.jobs.store import FileProgress
 from batchrock.storage.base import Location, ObjectStore, StorageError
-from batchrock.store.base import FileProgress
 
 log = logging.getLogger("batchrock.engine")
 

@@ -37,7 +37,7 @@ from batchrock.formats.base import Format
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
 from batchrock.storage.base import Location, ObjectStore, read_lines
-from batchrock.store.base import FileProgress, JobStore
+from batchrock.jobs.store import FileProgress, JobStore
 
 
 log = logging.getLogger("batchrock.engine")

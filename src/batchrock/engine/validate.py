@@ -19,8 +19,8 @@ from batchrock.backends.base import GenerationRequest
 from batchrock.engine.records import InputRecord, is_blank, parse_line
 from batchrock.formats.base import Format, FormatError, request_from_json
 from batchrock.jobs.model import Job
+from batchrock.jobs.store import FileProgress
 from batchrock.storage.base import Location, ObjectInfo, ObjectStore, StorageError, read_line_blocks
-from batchrock.store.base import FileProgress
 
 
 class JobInvalid(Exception):

@@ -21,14 +21,13 @@ from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.lifecycle import JobLifecycle
 from batchrock.engine.runner import RunDeps
 from batchrock.jobs.model import Job, JobStatus
+from batchrock.jobs.store import StoreUnwritable
+from batchrock.jobs.transitions import TO_RUN, TO_VALIDATE
 from batchrock.security.policy import Policy
 from batchrock.storage.retrying import StorageWaitInterrupted
-from batchrock.store.base import StoreUnwritable
 
 log = logging.getLogger("batchrock.worker")
 
-_TO_VALIDATE = (JobStatus.SUBMITTED, JobStatus.VALIDATING)
-_TO_RUN = (JobStatus.SCHEDULED, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
 EXPIRED_MESSAGE = "The job did not start before its jobExpirationTime."
 
 
@@ -110,13 +109,13 @@ class Worker:
         self.deps.store.expire_unstarted(now, EXPIRED_MESSAGE)
         busy = self._validate_one()
         if self._running() < self.config.max_running_jobs:
-            claimed = self._claim(_TO_RUN)
+            claimed = self._claim(TO_RUN)
             if claimed is not None:
                 self._launch(*claimed)
                 busy = True
         return busy
 
-    def _claim(self, statuses: tuple[JobStatus, ...]) -> tuple[Job, HeldLease] | None:
+    def _claim(self, statuses: frozenset[JobStatus]) -> tuple[Job, HeldLease] | None:
         now = self.deps.clock.now()
         lease_until = now + timedelta(seconds=self.config.lease_seconds)
         with self._lock:
@@ -144,7 +143,7 @@ class Worker:
                 del self._leases[held.job_id]
 
     def _validate_one(self) -> bool:
-        claimed = self._claim(_TO_VALIDATE)
+        claimed = self._claim(TO_VALIDATE)
         if claimed is None:
             return False
         job, held = claimed

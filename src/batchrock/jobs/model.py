@@ -22,6 +22,14 @@ class JobStatus(str, Enum):
     SCHEDULED = "Scheduled"
 
 
+class FailureKind(str, Enum):
+    """Why a job failed, where the failure was the world's fault rather than the job's
+    (which of these an operator may resume: ``transitions.RESUME``)."""
+
+    STORAGE = "storage"  # the object store stayed unreachable past the outage limit
+    OUTPUT_CHECK = "output"  # the assembled output did not match the checkpointed counts
+
+
 class InvocationType(str, Enum):
     INVOKE_MODEL = "InvokeModel"
     CONVERSE = "Converse"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import orjson
 
 from batchrock.errors import ValidationError
-from batchrock.store.base import JobQuery, ListCursor
-from batchrock.store.timecodec import from_micros, to_micros
+from batchrock.jobs.store import JobQuery, ListCursor
+from batchrock.jobs.timecodec import from_micros, to_micros
 
 
 def _b64(data: bytes) -> str:

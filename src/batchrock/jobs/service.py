@@ -3,44 +3,45 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
-from typing import Callable
+from datetime import timedelta
+from typing import Callable, Iterator
 
 import orjson
 
-from batchrock.errors import AccessDenied, Conflict, ResourceNotFound, TooManyTags, ValidationError
+from batchrock.errors import AccessDenied, Conflict, ResourceNotFound, TooManyTags, ValidationError, WritesUnavailable
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.ids import new_job_id, parse_job_reference
-from batchrock.jobs.model import Job, JobSpec, JobStatus, Owner, SortOrder, Tag
+from batchrock.jobs.model import Job, JobSpec, JobStatus, Owner, Tag
 from batchrock.jobs.pagination import TokenSigner
-from batchrock.jobs.transitions import STOPPABLE, TERMINAL
-from batchrock.security.policy import AccessProblem, Policy
-from batchrock.store.base import (
+from batchrock.jobs.store import (
     DuplicateClientToken,
     DuplicateJobName,
     JobQuery,
     JobStore,
     ListCursor,
     StatusChange,
+    StoreUnwritable,
     TooManyTagsInStore,
 )
+from batchrock.jobs.transitions import NOT_STARTED, STOPPABLE, TERMINAL
+from batchrock.security.policy import AccessProblem, Policy
+
+log = logging.getLogger("batchrock.jobs")
 
 _RESERVED_TAG_PREFIX = "aws:"
-# Jobs that no worker has started yet can be stopped on the spot.
-_NOT_STARTED = frozenset({JobStatus.SUBMITTED, JobStatus.VALIDATING, JobStatus.SCHEDULED})
 
 
-@dataclass(frozen=True)
-class ListRequest:
-    owner: Owner
-    max_results: int | None = None
-    next_token: str | None = None
-    sort_order: SortOrder = SortOrder.DESCENDING
-    status: JobStatus | None = None
-    name_contains: str | None = None
-    submitted_after: datetime | None = None
-    submitted_before: datetime | None = None
+@contextmanager
+def _store_writes() -> Iterator[None]:
+    """A store that cannot take writes now is the service's fault, not the client's: a 500 saying why."""
+    try:
+        yield
+    except StoreUnwritable as problem:
+        log.error("the job store cannot be written: %s", problem.reason)
+        raise WritesUnavailable(problem.reason) from None
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class JobService:
             request_fingerprint=digest,
         )
         try:
-            self.store.add_job(job, tags)
+            with _store_writes():
+                self.store.add_job(job, tags)
         except DuplicateClientToken:
             replay = self._idempotent_replay(owner, spec.client_request_token or "", digest)
             assert replay is not None
@@ -130,19 +132,10 @@ class JobService:
         return replace(job, message=f"The job store cannot be written ({problem}): this job is held at its last "
                                     "checkpoint and continues once the store accepts writes again.")
 
-    def list(self, request: ListRequest) -> JobPage:
-        limit = request.max_results or self.default_page_size
-        query = JobQuery(
-            owner=request.owner,
-            limit=limit + 1,
-            sort_order=request.sort_order,
-            status=request.status,
-            name_contains=request.name_contains,
-            submitted_after=request.submitted_after,
-            submitted_before=request.submitted_before,
-        )
-        if request.next_token:
-            query = replace(query, after=self.signer.read(request.next_token, query))
+    def list_jobs(self, query: JobQuery, next_token: str | None = None) -> JobPage:
+        """One page of ``query`` (``query.limit`` jobs at most, or the default page size)."""
+        limit = query.limit or self.default_page_size
+        query = replace(query, limit=limit + 1, after=self.signer.read(next_token, query) if next_token else None)
         found = self.store.list_jobs(query)
         if self.store.write_problem is not None:
             found = [self._as_seen(job) for job in found]
@@ -163,10 +156,11 @@ class JobService:
 
     def _try_stop(self, job: Job) -> bool:
         now = self.clock.now()
-        if not self.store.change_status(StatusChange(job.job_id, job.status, JobStatus.STOPPING, now)):
-            return False
-        if job.status in _NOT_STARTED:
-            self.store.change_status(StatusChange(job.job_id, JobStatus.STOPPING, JobStatus.STOPPED, now, ended=True))
+        with _store_writes():
+            if not self.store.change_status(StatusChange(job.job_id, job.status, JobStatus.STOPPING, now)):
+                return False
+            if job.status in NOT_STARTED:  # no worker has outputs to close: stopped on the spot
+                self.store.change_status(StatusChange(job.job_id, JobStatus.STOPPING, JobStatus.STOPPED, now, ended=True))
         return True
 
     def tags_of(self, owner: Owner, resource_arn: str) -> list[Tag]:
@@ -176,14 +170,16 @@ class JobService:
         job = self._tagged_job(owner, resource_arn)
         self._check_new_tags(tags)
         try:
-            self.store.put_tags(job.job_id, tags, self.max_tags)
+            with _store_writes():
+                self.store.put_tags(job.job_id, tags, self.max_tags)
         except TooManyTagsInStore:
             raise TooManyTags(f"A resource can have at most {self.max_tags} tags.", resource_arn) from None
 
     def untag(self, owner: Owner, resource_arn: str, keys: list[str]) -> None:
         job = self._tagged_job(owner, resource_arn)
         self._check_tag_keys(keys)
-        self.store.remove_tags(job.job_id, keys)
+        with _store_writes():
+            self.store.remove_tags(job.job_id, keys)
 
     def _tagged_job(self, owner: Owner, resource_arn: str) -> Job:
         parsed = parse_job_reference(resource_arn)

@@ -7,7 +7,7 @@ from typing import Callable
 from sqlalchemy import Connection, inspect, select, text, update
 
 from batchrock.store import schema
-from batchrock.store.timecodec import now_micros
+from batchrock.jobs.timecodec import now_micros
 
 Migration = tuple[str, Callable[[Connection], None]]
 

@@ -18,7 +18,7 @@ from batchrock.jobs.model import (
     S3OutputConfig,
     VpcConfig,
 )
-from batchrock.store.timecodec import from_micros, to_micros
+from batchrock.jobs.timecodec import from_micros, from_optional_micros, to_micros
 
 
 def _dump(value: Any) -> str | None:
@@ -69,7 +69,7 @@ def _vpc(text: str | None) -> VpcConfig | None:
     return VpcConfig(tuple(data["subnet_ids"]), tuple(data["security_group_ids"]))
 
 
-def row_to_job(row: Mapping[str, Any]) -> Job:
+def row_to_job(row: Mapping[Any, Any]) -> Job:  # a dict or an SQLAlchemy RowMapping
     spec = JobSpec(
         job_name=row["job_name"],
         role_arn=row["role_arn"],
@@ -91,7 +91,7 @@ def row_to_job(row: Mapping[str, Any]) -> Job:
         expiration_time=from_micros(row["expiration_us"]),
         request_fingerprint=row["request_fingerprint"],
         message=row["message"],
-        end_time=from_micros(row["end_us"]),
+        end_time=from_optional_micros(row["end_us"]),
         counts=RecordCounts(
             total=row["total_records"],
             processed=row["processed_records"],

@@ -8,31 +8,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, bindparam, case, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, create_engine, delete, event, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
-from batchrock.jobs.transitions import check_transition
 import orjson
 
-from batchrock.store.base import (
+from batchrock.jobs.model import FailureKind, Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
+from batchrock.jobs.store import (
     Claim,
-    FailureKind,
-    FileProgress,
     DuplicateClientToken,
     DuplicateJobName,
+    FileProgress,
     JobQuery,
     Lease,
     StatusChange,
     StoreUnwritable,
     TooManyTagsInStore,
 )
+from batchrock.jobs.timecodec import to_micros
+from batchrock.jobs.transitions import EXPIRABLE, RESUME, check_resume, check_transition
 from batchrock.store.dbfaults import unwritable_reason
 from batchrock.store.migrations import apply_migrations, pending_migrations
 from batchrock.store.rows import counts_to_row, job_to_row, row_to_job
 from batchrock.store.schema import job_files, job_tags, jobs, service_secrets
-from batchrock.store.timecodec import to_micros
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -80,6 +79,8 @@ _JOB_BY_TOKEN = select(jobs).where(jobs.c.client_request_token == bindparam("tok
 
 
 class SqlJobStore:
+    """The ``JobStore`` of ``batchrock.jobs.store`` on SQL."""
+
     def __init__(self, url: str, read_only: bool = False) -> None:
         self.write_problem: str | None = None
         self.engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
@@ -180,8 +181,10 @@ class SqlJobStore:
             statement = statement.order_by(jobs.c.submit_us.asc(), jobs.c.job_id.asc())
         else:
             statement = statement.order_by(jobs.c.submit_us.desc(), jobs.c.job_id.desc())
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
         with self._reading() as conn:
-            rows = conn.execute(statement.limit(query.limit)).mappings().all()
+            rows = conn.execute(statement).mappings().all()
         return [row_to_job(row) for row in rows]
 
     def _filters(self, query: JobQuery) -> list[Any]:
@@ -292,10 +295,6 @@ class SqlJobStore:
         with self._writing() as conn:
             conn.execute(statement)
 
-    def count_jobs(self) -> int:
-        with self._reading() as conn:
-            return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
-
     def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime) -> bool:
         """A validated job's files and counts, replacing any earlier plan, while ``lease`` holds."""
         rows = [_file_row(lease.job_id, progress) for progress in files]
@@ -328,12 +327,13 @@ class SqlJobStore:
         return True
 
     def expire_unstarted(self, now: datetime, message: str) -> int:
-        """Jobs that did not start before their expiration time become Expired (unless a worker holds them)."""
+        """Jobs that can still expire (``EXPIRABLE``) past their expiration time become Expired,
+        unless a worker holds them."""
         now_us = to_micros(now)
         statement = (
             update(jobs)
             .where(
-                jobs.c.status.in_([JobStatus.SUBMITTED.value, JobStatus.VALIDATING.value, JobStatus.SCHEDULED.value]),
+                jobs.c.status.in_([status.value for status in EXPIRABLE]),
                 jobs.c.expiration_us <= now_us,
                 or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_us < now_us),
             )
@@ -359,15 +359,18 @@ class SqlJobStore:
             return bytes(conn.execute(select_secret).scalar_one())
 
     def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]:
-        """Failed jobs whose failure is one of ``kinds`` go back to Scheduled, to resume from their
-        last checkpoint. Failed is otherwise terminal; only an operator asks for this."""
-        conditions = [jobs.c.status == JobStatus.FAILED.value, jobs.c.failure_kind.in_([kind.value for kind in kinds])]
+        """Jobs whose failure is one of ``kinds`` take the table's resume edge, to continue from
+        their last checkpoint; their ending (message, end time, failure kind) is cleared."""
+        kinds = list(kinds)
+        for kind in kinds:
+            check_resume(kind)
+        conditions = [jobs.c.status == RESUME.source.value, jobs.c.failure_kind.in_([kind.value for kind in kinds])]
         if job_ids is not None:
             conditions.append(jobs.c.job_id.in_(list(job_ids)))
         statement = (
             update(jobs)
             .where(*conditions)
-            .values(status=JobStatus.SCHEDULED.value, message=None, end_us=None, failure_kind=None,
+            .values(status=RESUME.target.value, message=None, end_us=None, failure_kind=None,
                     last_modified_us=to_micros(now), lease_owner=None, lease_expires_us=None)
             .returning(jobs.c.job_id)
         )

@@ -1,4 +1,4 @@
-"""Aware UTC datetimes to and from the integer microseconds the store keeps."""
+"""Aware UTC datetimes to and from the integer microseconds the store keeps (and page tokens carry)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ def to_micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def from_micros(micros: int | None) -> datetime | None:
-    if micros is None:
-        return None
+def from_micros(micros: int) -> datetime:
     return datetime.fromtimestamp(micros // 1_000_000, tz=timezone.utc).replace(microsecond=micros % 1_000_000)
+
+
+def from_optional_micros(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
 
 
 def now_micros() -> int:

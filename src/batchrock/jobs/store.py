@@ -1,6 +1,8 @@
-"""The job store interface. SQL (SQLite, PostgreSQL) implements it in ``sql.py``.
+"""The job store interface, as the domain and the engine use it; ``batchrock.store`` implements
+it on SQL (SQLite, PostgreSQL), and ``batchrock.store.factory`` opens one.
 
-Every status change is a compare-and-set against the status the caller last saw, and a
+Every status change follows an edge of ``jobs.transitions`` (any other raises TransitionError)
+and is a compare-and-set against the status the caller last saw, and a
 worker owns a job only while its lease lasts, so several processes can share one store.
 Each claim gives the job a new lease epoch; every write a worker makes for a job it runs
 (files, checkpoints, counts, its status) names that epoch and is refused, in the same
@@ -11,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Iterable, Protocol
 
-from batchrock.jobs.model import Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
+from batchrock.jobs.model import FailureKind, Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
 
 
 class StoreError(Exception):
@@ -86,21 +87,17 @@ class ListCursor:
 
 @dataclass(frozen=True)
 class JobQuery:
+    """Which jobs to list, in what order. ``limit``: at most this many (None: the service's page size,
+    every match for the store); ``after``: the page continues after this job."""
+
     owner: Owner
-    limit: int
+    limit: int | None = None
     sort_order: SortOrder = SortOrder.DESCENDING
     status: JobStatus | None = None
     name_contains: str | None = None
     submitted_after: datetime | None = None
     submitted_before: datetime | None = None
     after: ListCursor | None = None
-
-
-class FailureKind(str, Enum):
-    """Why a job failed, where an operator may resume it once the cause is gone."""
-
-    STORAGE = "storage"  # the object store stayed unreachable past the outage limit
-    OUTPUT_CHECK = "output"  # the assembled output did not match the checkpointed counts
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,9 @@ class JobStore(Protocol):
 
     def list_jobs(self, query: JobQuery) -> list[Job]: ...
 
-    def change_status(self, change: StatusChange) -> bool: ...
+    def change_status(self, change: StatusChange) -> bool:
+        """False when the job is no longer in ``change.expected`` (or the lease no longer holds)."""
+        ...
 
     def publish_counts(self, lease: Lease, counts: RecordCounts, now: datetime) -> bool: ...
 
@@ -154,8 +153,17 @@ class JobStore(Protocol):
 
     def checkpoint(self, lease: Lease, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool: ...
 
-    def expire_unstarted(self, now: datetime, message: str) -> int: ...
+    def expire_unstarted(self, now: datetime, message: str) -> int:
+        """Jobs in ``transitions.EXPIRABLE`` past their expiration time (and held by no worker) expire."""
+        ...
 
-    def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]: ...
+    def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]:
+        """Failed jobs (None: all) whose failure is one of ``kinds`` take ``transitions.RESUME``;
+        a kind the table does not let out raises TransitionError. Returns the ids resumed."""
+        ...
+
+    def shared_secret(self, name: str, size: int = 32) -> bytes:
+        """The store's secret called ``name``, made on first use: the same for every server on the store."""
+        ...
 
     def close(self) -> None: ...
