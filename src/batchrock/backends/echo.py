@@ -19,6 +19,11 @@ different outputs and counts for the same record (the lease-fencing tests need t
 so it is also how many it serves at once). ``requests_per_call`` is how many requests a job
 hands it in one call: 64 by default, as a batching embedding model takes them, but 1 when it
 has a delay or jitter, as a server answers each request on its own.
+
+``continuous = true`` makes it batch continuously, as llama.cpp does (``base.ContinuousBackend``):
+``parallel`` slots (default 4), a request holding one for as many steps (``delay_seconds``
+each) as the words it answers, and answered, or crashing the host, at its last step; so its
+model host admits and answers requests one by one, as it does for a real model.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import random
 import os
 import signal
 import sys
-from typing import Any, Sequence
+import time
+from typing import Any, Hashable, Sequence
 
 from batchrock.backends import registry
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
@@ -67,7 +73,7 @@ class EchoBackend:
         return [self._one(request) for request in requests]
 
     def _one(self, request: GenerationRequest) -> GenerationResult | BackendError:
-        source = request.prompt if request.prompt is not None else (request.messages[-1].text if request.messages else "")
+        source = _source(request)
         self._maybe_crash(source)
         if self.fail_marker in source:
             return BackendError(f"echo backend was asked to fail: {self.fail_marker}", status=500)
@@ -97,6 +103,39 @@ class EchoBackend:
         pass
 
 
+class SteppingEchoBackend(EchoBackend):
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.parallel = int(options.get("parallel", 4))
+        self._steps_left: dict[Hashable, tuple[GenerationRequest, int]] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._steps_left)
+
+    def free_slots(self) -> int:
+        return self.parallel - len(self._steps_left)
+
+    def admit(self, key: Hashable, request: GenerationRequest) -> BackendError | None:
+        self._steps_left[key] = (request, max(1, min(request.max_tokens, len(_source(request).split()) + 1)))
+        return None
+
+    def step(self) -> list[tuple[Hashable, GenerationResult | BackendError]]:
+        time.sleep(self.delay)
+        finished = []
+        for key, (request, left) in list(self._steps_left.items()):
+            if left > 1:
+                self._steps_left[key] = (request, left - 1)
+            else:
+                del self._steps_left[key]
+                finished.append((key, self._one(request)))
+        return finished
+
+
+def _source(request: GenerationRequest) -> str:
+    return request.prompt if request.prompt is not None else (request.messages[-1].text if request.messages else "")
+
+
 def _crash(reason: str) -> None:
     print(f"echo backend: {reason}", file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGSEGV)
@@ -111,5 +150,9 @@ def _hash_vector(text: str, dimensions: int, normalize: bool) -> tuple[float, ..
     return tuple(values)
 
 
+def _create(options: dict[str, Any]) -> EchoBackend:
+    return SteppingEchoBackend(options) if options.get("continuous") else EchoBackend(options)
+
+
 def register_plugin() -> None:
-    registry.register("echo", EchoBackend)
+    registry.register("echo", _create)

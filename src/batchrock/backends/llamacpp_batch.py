@@ -1,16 +1,30 @@
-"""Several sequences per llama.cpp decode step (llama.cpp's low-level batch API).
+"""Continuous batching over llama.cpp's low-level batch API: sequences join and leave at any step.
 
-One context holds up to ``n_seq`` sequences in a unified KV cache. Prompts are prefilled
-together; then every step decodes one token for each live sequence in a single
-``llama_decode`` call, so matrix-vector work becomes matrix-matrix work. Sampling (greedy at
-temperature 0, else temperature / top-k / top-p with a fixed seed) runs in numpy on each
-sequence's logits.
+One context holds up to ``n_seq`` slots in a unified KV cache, each slot one sequence. A
+sequence is admitted into a free slot at any time; every ``step()`` is one ``llama_decode``
+of one batch that holds the next token of every slot that is generating plus prompt tokens
+of slots still prefilling, at most ``n_batch`` tokens in all. Generating slots come first, so
+a long prompt is prefilled over several steps (chunked) while the others keep decoding. A
+sequence that ends (end of generation, its token budget, a stop sequence) leaves at once:
+its cells are removed and its slot takes the next sequence, with no barrier on the rest.
+
+Prompts share their common prefix, as llama.cpp's server reuses a slot's cached prompt: a
+sequence starts from the longest prefix of its prompt that another sequence in the cache
+already holds (the cells are shared, not copied: ``llama_memory_seq_cp`` tags them with its
+id too), and prefills only the rest. So that a prefix outlives the sequences that made it,
+the prompt of the last sequence to end stays in the cache under a sequence id of its own.
+Batch jobs repeat the same system prompt and instructions in every record, and on a CPU a
+prompt token costs about as much to prefill as a generated token in a batched step.
+
+Sampling (greedy at temperature 0 or unset, else temperature / top-k / top-p with a
+per-sequence seeded rng) runs in numpy on each sequence's logits.
 """
 
 from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, field
+from typing import Generic, Hashable, TypeVar
 
 import llama_cpp as L
 import numpy as np
@@ -18,6 +32,8 @@ import numpy as np
 from batchrock.backends.base import StopReason
 
 _SEED = 1234
+
+Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass
@@ -33,71 +49,126 @@ class Sequence:
     reason: StopReason | None = None
     matched: str | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(_SEED))
+    prefilled: int = 0  # prompt tokens already in the KV cache
+    reused: int = 0     # of those, how many another sequence had computed
+
+    @property
+    def prefilling(self) -> bool:
+        return self.prefilled < len(self.prompt)
 
 
-class BatchDecoder:
+@dataclass
+class _Slot(Generic[Key]):
+    key: Key
+    sequence: Sequence
+
+
+class BatchDecoder(Generic[Key]):
     def __init__(self, model: object, vocab: object, n_ctx: int, n_seq: int, n_threads: int, n_batch: int = 512) -> None:
+        n_batch = max(n_batch, n_seq)  # every generating slot's token fits in one step
         params = L.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx * n_seq, n_batch, n_batch
-        params.n_seq_max, params.n_threads, params.n_threads_batch = n_seq, n_threads, n_threads
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx * (n_seq + 1), n_batch, n_batch
+        params.n_seq_max, params.n_threads, params.n_threads_batch = n_seq + 1, n_threads, n_threads
         params.kv_unified = True
         self.ctx = L.llama_init_from_model(model, params)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a batched context")
+        self.memory = L.llama_get_memory(self.ctx)
         self.vocab = vocab
         self.n_vocab = L.llama_vocab_n_tokens(vocab)
         self.n_seq, self.n_batch = n_seq, n_batch
-        self.batch = L.llama_batch_init(max(n_batch, n_seq), 0, n_seq)
+        self.batch = L.llama_batch_init(n_batch, 0, 1)
+        self.slots: dict[int, _Slot[Key]] = {}  # seq_id -> its sequence, in admission order
+        self.kept = n_seq                       # the seq_id holding the last ended sequence's prompt
+        self.kept_prompt: list[int] = []
 
     def close(self) -> None:
         L.llama_batch_free(self.batch)
         L.llama_free(self.ctx)
 
-    def run(self, sequences: list[Sequence]) -> None:
-        """Generate for up to ``n_seq`` sequences at once; fills each one's tokens, text and reason."""
-        L.llama_memory_clear(L.llama_get_memory(self.ctx), True)
-        pending = self._prefill(sequences)  # seq_id -> the token sampled after its prompt
-        while pending:
-            self._clear()
-            rows: dict[int, int] = {}
-            for seq_id, token in pending.items():
-                sequence = sequences[seq_id]
-                if not self._finished(sequence, token):
-                    rows[seq_id] = self._add(token, len(sequence.prompt) + len(sequence.tokens) - 1, seq_id, True)
-            if rows and L.llama_decode(self.ctx, self.batch) != 0:
-                raise RuntimeError("llama_decode failed")
-            pending = {seq_id: self._sample(sequences[seq_id], row) for seq_id, row in rows.items()}
+    @property
+    def busy(self) -> bool:
+        return bool(self.slots)
 
-    def _prefill(self, sequences: list[Sequence]) -> dict[int, int]:
-        """Decode every prompt in chunks of at most n_batch tokens, sampling each first token
-        right after the chunk that holds its prompt's last token (logits last one decode)."""
-        first: dict[int, int] = {}
+    def free_slots(self) -> int:
+        return self.n_seq - len(self.slots)
+
+    def admit(self, key: Key, sequence: Sequence) -> None:
+        """Give ``sequence`` a free slot; its prompt is prefilled from the next step on."""
+        if not sequence.prompt:
+            raise ValueError("a sequence needs at least one prompt token")
+        if not self.free_slots():
+            raise RuntimeError("every slot is busy")
+        seq_id = next(seq_id for seq_id in range(self.n_seq) if seq_id not in self.slots)
+        source, shared = self._longest_prefix(sequence.prompt)
+        if shared:
+            L.llama_memory_seq_cp(self.memory, source, seq_id, 0, shared)
+            sequence.prefilled = sequence.reused = shared
+        self.slots[seq_id] = _Slot(key, sequence)
+
+    def step(self) -> list[tuple[Key, Sequence]]:
+        """Decode one batch; returns the sequences that ended in it (their slots are free again)."""
+        rows = self._fill()
+        if self.batch.n_tokens and L.llama_decode(self.ctx, self.batch) != 0:
+            raise RuntimeError("llama_decode failed")
+        finished = []
+        for seq_id, row in rows.items():
+            slot = self.slots[seq_id]
+            if self._finished(slot.sequence, self._sample(slot.sequence, row)):
+                finished.append((slot.key, slot.sequence))
+                self._release(seq_id)
+        return finished
+
+    def abandon(self) -> list[tuple[Key, Sequence]]:
+        """Drop every sequence (after a failed decode the cache cannot be trusted); they are returned unfinished."""
+        dropped = [(slot.key, slot.sequence) for slot in self.slots.values()]
+        self.slots.clear()
+        self.kept_prompt = []
+        L.llama_memory_clear(self.memory, True)
+        return dropped
+
+    def _longest_prefix(self, prompt: list[int]) -> tuple[int, int]:
+        """The seq_id whose cells hold the longest prefix of ``prompt``, and its length. The last
+        prompt token is never shared: its logits give the first token."""
+        held = [(self.kept, self.kept_prompt)]
+        held += [(seq_id, slot.sequence.prompt[: slot.sequence.prefilled]) for seq_id, slot in self.slots.items()]
+        best = (self.kept, 0)
+        for seq_id, tokens in held:
+            length = _common_length(prompt[:-1], tokens)
+            if length > best[1]:
+                best = (seq_id, length)
+        return best
+
+    def _fill(self) -> dict[int, int]:
+        """This step's batch: every generating slot's last token, then prompt chunks in the room
+        left. Returns seq_id -> the batch row whose logits give that sequence's next token."""
+        self.batch.n_tokens = 0
         rows: dict[int, int] = {}
-        self._clear()
-        for seq_id, sequence in enumerate(sequences):
-            for position, token in enumerate(sequence.prompt):
-                if self.batch.n_tokens == self.n_batch:
-                    self._decode_prefill(sequences, rows, first)
-                last = position == len(sequence.prompt) - 1
-                row = self._add(token, position, seq_id, last)
+        for seq_id, slot in self.slots.items():
+            sequence = slot.sequence
+            if not sequence.prefilling:
+                position = len(sequence.prompt) + len(sequence.tokens) - 1
+                rows[seq_id] = self._add(sequence.tokens[-1], position, seq_id, True)
+        for seq_id, slot in self.slots.items():
+            sequence = slot.sequence
+            while sequence.prefilling and self.batch.n_tokens < self.n_batch:
+                last = sequence.prefilled == len(sequence.prompt) - 1
+                row = self._add(sequence.prompt[sequence.prefilled], sequence.prefilled, seq_id, last)
+                sequence.prefilled += 1
                 if last:
                     rows[seq_id] = row
-        self._decode_prefill(sequences, rows, first)
-        return first
+        return rows
 
-    def _decode_prefill(self, sequences: list[Sequence], rows: dict[int, int], first: dict[int, int]) -> None:
-        if self.batch.n_tokens and L.llama_decode(self.ctx, self.batch) != 0:
-            raise RuntimeError("llama_decode failed during prefill")
-        for seq_id, row in rows.items():
-            first[seq_id] = self._sample(sequences[seq_id], row)
-        rows.clear()
-        self._clear()
-
-    def _clear(self) -> None:
-        self.batch.n_tokens = 0
+    def _release(self, seq_id: int) -> None:
+        """Free the slot and its cells, but keep its prompt's cells for the prompts that share it."""
+        prompt = self.slots.pop(seq_id).sequence.prompt
+        L.llama_memory_seq_rm(self.memory, self.kept, -1, -1)
+        L.llama_memory_seq_cp(self.memory, seq_id, self.kept, 0, len(prompt))
+        L.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+        self.kept_prompt = prompt
 
     def _add(self, token: int, position: int, seq_id: int, logits: bool) -> int:
-        index = self.batch.n_tokens
+        index = int(self.batch.n_tokens)
         self.batch.token[index] = token
         self.batch.pos[index] = position
         self.batch.n_seq_id[index] = 1
@@ -129,16 +200,18 @@ class BatchDecoder:
         return int(sequence.rng.choice(self.n_vocab, p=probabilities))
 
     def _finished(self, sequence: Sequence, token: int) -> bool:
+        """Take ``token`` into ``sequence`` unless it ends it; True when the sequence is over."""
         if L.llama_vocab_is_eog(self.vocab, token):
             sequence.reason = StopReason.END
             return True
         sequence.tokens.append(token)
         sequence.text += self._piece(token)
-        text = sequence.text.decode("utf-8", errors="ignore")
-        for stop in sequence.stop_sequences:
-            if stop and stop in text:
-                sequence.reason, sequence.matched = StopReason.STOP_SEQUENCE, stop
-                return True
+        if sequence.stop_sequences:
+            text = sequence.text.decode("utf-8", errors="ignore")
+            for stop in sequence.stop_sequences:
+                if stop and stop in text:
+                    sequence.reason, sequence.matched = StopReason.STOP_SEQUENCE, stop
+                    return True
         if len(sequence.tokens) >= sequence.max_tokens:
             sequence.reason = StopReason.LENGTH
             return True
@@ -148,3 +221,11 @@ class BatchDecoder:
         buffer = ctypes.create_string_buffer(64)
         size = L.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, False)
         return buffer.raw[: max(size, 0)]
+
+
+def _common_length(first: list[int], second: list[int]) -> int:
+    length = min(len(first), len(second))
+    for index in range(length):
+        if first[index] != second[index]:
+            return index
+    return length

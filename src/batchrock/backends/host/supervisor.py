@@ -7,11 +7,13 @@ with an id, and results come back by id. A supervisor thread reads the host's fr
 
 When the host dies:
   * every request still in flight is resent to a fresh host, started at once;
-  * the requests that were inside the model at that moment (the host announces each batch
-    before running it) become suspects: from then on each runs alone, in a batch of its own, so
-    a further crash names its culprit. Innocent suspects simply succeed, one at a time; other
-    requests keep batching. Serial re-runs cost no extra crash per innocent record, where
-    bisecting would crash the host (and reload the model) about log2(batch) times more;
+  * the requests that were inside the model at that moment become suspects (the host
+    announces requests as they go in and answers them as they come out, in batches or one by
+    one as a continuously batching model ends them, so that set is exact at any moment): from
+    then on each runs alone, in a batch of its own, so a further crash names its culprit.
+    Innocent suspects simply succeed, one at a time; other requests keep batching. Serial
+    re-runs cost no extra crash per innocent record, where bisecting would crash the host (and
+    reload the model) about log2(batch) times more;
   * a request that was inside the model for ``MAX_CRASHES`` host deaths becomes an error record
     (500, not retryable) saying how the host died;
   * a host that dies before it is ready, or keeps dying with nothing inside the model, cannot
@@ -54,9 +56,11 @@ class HostedBackend:
         self.options = options
         self.max_crashes = max_crashes
         self.label = f"{name} ({Path(options['model_path']).name})" if "model_path" in options else name
+        if "max_in_flight" in options:  # records a job keeps in flight here (else the engine's --batch-size)
+            self.max_in_flight = int(options["max_in_flight"])
         self._lock = threading.Condition()
         self._flights: dict[int, _Flight] = {}
-        self._inside: list[int] = []  # the batch inside the model now
+        self._inside: set[int] = set()  # requests inside the model now: started, not yet done
         self._next_id = 0
         self._host: HostProcess | None = None
         self._idle_deaths = 0         # deaths in a row with no request inside the model
@@ -137,14 +141,15 @@ class HostedBackend:
         while (frame := host.receive()) is not None:
             if frame["op"] == "started":
                 with self._lock:
-                    self._inside = frame["ids"]
+                    self._inside.update(frame["ids"])
             elif frame["op"] == "done":
                 self._finish(frame["items"])
 
     def _finish(self, items: list[list[Any]]) -> None:
         with self._lock:
             done = [(self._flights.pop(ident).future, result) for ident, result in items if ident in self._flights]
-            self._inside, self._idle_deaths = [], 0
+            self._inside.difference_update(ident for ident, _ in items)
+            self._idle_deaths = 0
         for future, result in done:
             _settle(future, decode_result(result))
 
@@ -155,7 +160,7 @@ class HostedBackend:
                 return
             culprits = self._strike(exit)
             suspects, left = len(self._inside), len(self._flights)
-            self._inside = []
+            self._inside = set()
             self._idle_deaths = 0 if suspects else self._idle_deaths + 1
         log.error("%s: the model host %s; %d requests in flight go to a fresh host, and the %d that were inside the "
                   "model run one at a time from now on. Its last log lines:\n%s", self.label, exit.describe(), left,
@@ -192,7 +197,7 @@ class HostedBackend:
 
     def _fail_all(self, message: str) -> None:
         with self._lock:
-            flights, self._flights, self._inside = list(self._flights.values()), {}, []
+            flights, self._flights, self._inside = list(self._flights.values()), {}, set()
             self._idle_deaths = 0
             if not self._closed:
                 self._start_failure = message
