@@ -24,7 +24,7 @@ endif
 LLAMA_EXTRA_CMAKE_ARGS ?=
 LLAMA_STAMP := $(VENV)/.llama-$(LLAMA_FLAVOUR)-$(LLAMA_CPP_VERSION)
 
-.PHONY: setup demo test bench load soak fuzz clean
+.PHONY: setup demo test lint bench load soak fuzz clean
 
 setup: $(STAMP)
 
@@ -47,8 +47,13 @@ $(STAMP): pyproject.toml $(LLAMA_STAMP)
 demo: setup
 	$(PY) -m batchrock.demo
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
+
+# the linter and the type checker (rules in pyproject.toml), run by `make test` and so by CI
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src/batchrock
 
 bench: setup
 	$(PY) bench/api_get.py

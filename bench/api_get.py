@@ -21,8 +21,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.loadgen import run_load, summary  # noqa: E402
-from tests.support.server import ServerProcess, free_port  # noqa: E402
+from tests.support.server import ServerProcess, free_port
+
+from bench.loadgen import run_load, summary
 
 LEVELS = (1, 16, 128)
 
@@ -73,11 +74,12 @@ def main() -> None:
         bare_port = free_port()
         bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_app.py")), str(bare_port), str(body)])
         wait_for_port(bare_port)
+        bare_request = request.replace(f":{server.port}".encode(), f":{bare_port}".encode())
         try:
             print(f"GetModelInvocationJob, {args.seconds:.0f} s per level, response {body.stat().st_size} bytes")
             for level in LEVELS:
                 ours = run_load("127.0.0.1", server.port, request, level, args.seconds)
-                base = run_load("127.0.0.1", bare_port, request.replace(f":{server.port}".encode(), f":{bare_port}".encode()), level, args.seconds)
+                base = run_load("127.0.0.1", bare_port, bare_request, level, args.seconds)
                 print(f"clients {level:4d}  batchrock {summary(ours)}")
                 print(f"             bare      {summary(base)}")
                 print(f"             ratio batchrock/bare = {ours.rps / base.rps:.2f}")

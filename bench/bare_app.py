@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 def main() -> None:
     port, body_path = int(sys.argv[1]), sys.argv[2]
-    body = open(body_path, "rb").read()
+    body = Path(body_path).read_bytes()
 
     async def fixed(request: object) -> Response:
         return Response(body, media_type="application/json")

@@ -89,7 +89,8 @@ def main() -> None:
             raw = measure("raw", directory)
             job = measure("job", directory)
             ours, base = size / job["seconds"], size / raw["seconds"]
-            print(f"{size:>9} {ours:>16.0f} {base:>15.0f} {ours / base:>6.2f} {job['peak_rss_mb']:>10.0f} MB {raw['peak_rss_mb']:>10.0f} MB")
+            print(f"{size:>9} {ours:>16.0f} {base:>15.0f} {ours / base:>6.2f} "
+                  f"{job['peak_rss_mb']:>10.0f} MB {raw['peak_rss_mb']:>10.0f} MB")
 
 
 if __name__ == "__main__":

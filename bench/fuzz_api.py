@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from batchrock import awsmodel  # noqa: E402
 from tests.contract.strategies import invalid_value, valid  # noqa: E402
 from tests.support.clients import signed  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
+
+from batchrock import awsmodel  # noqa: E402
 
 MODEL = awsmodel.load().model
 PATHS = [("POST", "/model-invocation-job"), ("GET", "/model-invocation-jobs"), ("POST", "/tagResource"),
@@ -61,14 +62,14 @@ def pool(size: int) -> list[tuple[str, dict]]:
     for index in range(size):
         shape = MODEL.operation_model(OPERATIONS[index % len(OPERATIONS)]).input_shape
         bodies.append((OPERATIONS[index % len(OPERATIONS)], valid(shape).example()))
-        for name, member in shape.members.items():
-            JUNK_VALUES.append(invalid_value(member).example()) if index < 4 else None
+        if index < 4:
+            JUNK_VALUES.extend(invalid_value(member).example() for member in shape.members.values())
     return bodies
 
 
 def drawn(rng: random.Random, bodies: list[tuple[str, dict]]) -> bytes:
-    operation, body = rng.choice(bodies)
-    body = dict(body)
+    _, chosen = rng.choice(bodies)
+    body = dict(chosen)
     for _ in range(rng.randrange(0, 3)):
         body[rng.choice(sorted(body) or ["jobName"])] = rng.choice(JUNK_VALUES)
     return json.dumps(body, default=str).encode()
@@ -90,7 +91,8 @@ def main() -> None:
                 body = drawn(rng, bodies) if rng.random() < 0.6 else junk(rng)
                 if method == "GET":
                     body = b""
-                    path += "?" + rng.choice(["maxResults=" + str(rng.randrange(-5, 5000)), "statusEquals=" + "x" * rng.randrange(50),
+                    path += "?" + rng.choice(["maxResults=" + str(rng.randrange(-5, 5000)),
+                                              "statusEquals=" + "x" * rng.randrange(50),
                                               "submitTimeAfter=" + str(rng.random()), "nextToken=" + "%00" * 10, "sortOrder=Up"])
                 headers = {"Content-Type": rng.choice(["application/json", "text/plain", "application/json; charset=utf-8"])}
                 response = signed(server.url, method, path, body, headers)

@@ -147,7 +147,7 @@ class GpuServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20.0) -> "GpuServerProcess":
+    def start(self, timeout: float = 20.0) -> GpuServerProcess:
         self.process = subprocess.Popen([sys.executable, __file__, "--port", str(self.port), *self.args])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:

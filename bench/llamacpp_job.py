@@ -50,7 +50,7 @@ def sequential(texts: list[str], limits: list[int], threads: int) -> tuple[float
     started, produced = time.perf_counter(), 0
     model = Llama(model_path=resolve_package_path(GGUF), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
                   seed=1234, verbose=False)
-    for text, limit in zip(texts, limits):
+    for text, limit in zip(texts, limits, strict=True):
         answer = model.create_chat_completion([{"role": "user", "content": text}], max_tokens=limit, temperature=0.0)
         assert isinstance(answer, dict)  # not streamed
         produced += answer["usage"]["completion_tokens"]
@@ -77,7 +77,7 @@ def job(texts: list[str], limits: list[int], threads: int, parallel: int, window
     source = directory / "buckets/bench/in/prompts.jsonl"
     source.parent.mkdir(parents=True)
     with open(source, "w") as handle:
-        for i, (text, limit) in enumerate(zip(texts, limits)):
+        for i, (text, limit) in enumerate(zip(texts, limits, strict=True)):
             body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": limit, "temperature": 0,
                     "messages": [{"role": "user", "content": text}]}
             handle.write(json.dumps({"recordId": f"P{i:04d}", "modelInput": body}) + "\n")

@@ -41,7 +41,8 @@ def request_bytes(port: int, method: str, path: str, body: bytes = b"") -> bytes
     return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
 
 
-async def client_loop(port: int, arns: list[str], stop_at: float, latencies: list[float], errors: list[str], serial: list[int]) -> None:
+async def client_loop(port: int, arns: list[str], stop_at: float, latencies: list[float], errors: list[str],
+                      serial: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.monotonic() < stop_at:
@@ -60,7 +61,8 @@ async def client_loop(port: int, arns: list[str], stop_at: float, latencies: lis
             started = time.monotonic()
             writer.write(payload)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+            header_lines = head.split(b"\r\n")
+            length = next((int(line.split(b":")[1]) for line in header_lines if line.lower().startswith(b"content-length")), 0)
             await reader.readexactly(length)
             latencies.append(time.monotonic() - started)
             status = int(head.split(b" ")[1])
@@ -78,9 +80,8 @@ async def load(port: int, arns: list[str], clients: int, seconds: float) -> tupl
     return latencies, errors
 
 
-def run_jobs(client: object, tag: str) -> tuple[list[str], float]:
-    arns = [create_job(client, "s3://load/in/", f"s3://load/{tag}{i}/", model=MODEL) for i in range(3)]
-    return arns, time.monotonic()
+def run_jobs(client: object, tag: str) -> list[str]:
+    return [create_job(client, "s3://load/in/", f"s3://load/{tag}{i}/", model=MODEL) for i in range(3)]
 
 
 def main() -> None:
@@ -98,7 +99,7 @@ def main() -> None:
         write_jsonl(server.data_dir / "buckets/load/in/a.jsonl", records(args.records))
         durations = {}
         for phase in ("alone", "under load"):
-            arns, started = run_jobs(client, phase.replace(" ", ""))
+            arns = run_jobs(client, phase.replace(" ", ""))
             if phase == "under load":
                 latencies, errors = asyncio.run(load(server.port, arns, args.clients, args.seconds))
             jobs = [wait_for(client, arn, timeout=900) for arn in arns]
@@ -109,8 +110,8 @@ def main() -> None:
     print(f"{args.clients} clients for {args.seconds:.0f} s while 3 jobs of {args.records} records ran")
     print(f"requests {len(latencies)}  errors {len(errors)}  p50 {statistics.median(ordered) * 1000:.1f} ms  "
           f"p99 {ordered[int(0.99 * len(ordered))] * 1000:.1f} ms")
-    factors = [loaded / alone for alone, loaded in zip(durations["alone"], durations["under load"])]
-    for index, (alone, factor) in enumerate(zip(durations["alone"], factors)):
+    factors = [loaded / alone for alone, loaded in zip(durations["alone"], durations["under load"], strict=True)]
+    for index, (alone, factor) in enumerate(zip(durations["alone"], factors, strict=True)):
         print(f"job {index}: {alone:.1f} s alone, {alone * factor:.1f} s under load (x{factor:.2f})")
     within = max(factors) <= args.max_slowdown
     print(f"slowest job x{max(factors):.2f}: {'within' if within else 'OVER'} the stated bound of x{args.max_slowdown:.2f}")

@@ -27,9 +27,10 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Iterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -38,11 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.gpu_server import GpuServerProcess, output_length  # noqa: E402
 from tests.support.catalogs import openai_catalog  # noqa: E402
 from tests.support.clients import bedrock  # noqa: E402
 from tests.support.jobs import claude_input, create_job, wait_for, write_jsonl  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
+
+from bench.gpu_server import GpuServerProcess, output_length  # noqa: E402
 
 PATH = "/v1/chat/completions"
 TOPICS = ["rivers", "prime numbers", "bread", "volcanoes", "chess", "owls", "glass", "tides", "maps", "bees"]
@@ -183,7 +185,8 @@ def measure(window: int, texts: list[str], bench: Bench) -> None:
 def report(window: int, texts: list[str], bench: Bench, clients: dict[str, Run], job: Run) -> None:
     count = len(texts)
     name, base = max(clients.items(), key=lambda item: item[1].rate(count))
-    print(f"\nW = {window}: {count} records, max_tokens {bench.max_tokens}, ideal {ideal_rate(texts, bench, window):.1f} records/s")
+    ideal = ideal_rate(texts, bench, window)
+    print(f"\nW = {window}: {count} records, max_tokens {bench.max_tokens}, ideal {ideal:.1f} records/s")
     for label, run in clients.items():
         print(f"  {label + ':':<17} {run.rate(count):7.1f} records/s ({run.seconds:.2f} s, {run.tokens} tokens, "
               f"at server {count / run.served_span:.1f}/s)")

@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from batchrock.catalog import resolve_package_path  # noqa: E402
-from bench.llamacpp_job import GGUF, prompts  # noqa: E402
 from tests.support.clients import bedrock  # noqa: E402
 from tests.support.jobs import create_job, wait_for, write_jsonl  # noqa: E402
 from tests.support.server import ServerProcess, free_port  # noqa: E402
+
+from batchrock.catalog import resolve_package_path  # noqa: E402
+from bench.llamacpp_job import GGUF, prompts  # noqa: E402
 
 
 def llama_server_binary() -> str:
@@ -41,8 +42,8 @@ def llama_server_binary() -> str:
 
 def start_llama_server(slots: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen([llama_server_binary(), "-m", resolve_package_path(GGUF), "--host", "127.0.0.1", "--port", str(port),
-                                "--parallel", str(slots), "-c", str(2048 * slots), "--seed", "1234"],
+    process = subprocess.Popen([llama_server_binary(), "-m", resolve_package_path(GGUF), "--host", "127.0.0.1",
+                                "--port", str(port), "--parallel", str(slots), "-c", str(2048 * slots), "--seed", "1234"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -59,15 +60,17 @@ def sequential(url: str, texts: list[str], max_tokens: int) -> tuple[float, int]
     started, produced = time.perf_counter(), 0
     with httpx.Client(base_url=url, timeout=300) as client:
         for text in texts:
-            answer = client.post("/v1/chat/completions", json={"model": "smollm2", "messages": [{"role": "user", "content": text}],
-                                                               "max_tokens": max_tokens, "temperature": 0, "seed": 1234}).json()
+            request = {"model": "smollm2", "messages": [{"role": "user", "content": text}],
+                       "max_tokens": max_tokens, "temperature": 0, "seed": 1234}
+            answer = client.post("/v1/chat/completions", json=request).json()
             produced += answer["usage"]["completion_tokens"]
     return time.perf_counter() - started, produced
 
 
 def job(url: str, texts: list[str], max_tokens: int, slots: int, directory: Path) -> tuple[float, int]:
     catalog = directory / "catalog.toml"
-    catalog.write_text(f'[backends.remote]\nbackend = "openai"\nbase_url = "{url}"\nmodel = "smollm2"\nmax_in_flight = {slots}\n\n'
+    catalog.write_text(f'[backends.remote]\nbackend = "openai"\nbase_url = "{url}"\nmodel = "smollm2"\n'
+                       f'max_in_flight = {slots}\n\n'
                        '[[models]]\nmatch = ["anthropic.claude-*"]\nformat = "anthropic-messages"\nbackend = "remote"\n')
     server = ServerProcess(directory / "data", extra_args=("--catalog", str(catalog), "--batch-size", str(slots * 2))).start()
     try:
@@ -101,8 +104,10 @@ def main() -> None:
     finally:
         process.terminate()
     ours, base = job_tokens / job_seconds, loop_tokens / loop_seconds
-    print(f"{args.prompts} prompts, max_tokens {args.max_tokens}, llama-server with {args.slots} parallel slots, SmolLM2-135M Q4_1")
-    print(f"batchrock job (openai backend, {args.slots} in flight): {job_tokens} tokens in {job_seconds:.1f} s = {ours:.1f} tok/s")
+    print(f"{args.prompts} prompts, max_tokens {args.max_tokens}, "
+          f"llama-server with {args.slots} parallel slots, SmolLM2-135M Q4_1")
+    print(f"batchrock job (openai backend, {args.slots} in flight): "
+          f"{job_tokens} tokens in {job_seconds:.1f} s = {ours:.1f} tok/s")
     print(f"sequential client loop:                     {loop_tokens} tokens in {loop_seconds:.1f} s = {base:.1f} tok/s")
     print(f"ratio batchrock/loop = {ours / base:.2f}")
 

@@ -23,13 +23,15 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.api_get import create_job, signed_get  # noqa: E402
-from tests.support.slow_clients import SlowClients, addresses, established, raise_open_files  # noqa: E402
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
+from tests.support.slow_clients import SlowClients, addresses, established, raise_open_files
+
+from bench.api_get import create_job, signed_get
 
 NO_ANSWER = 0
 
@@ -54,7 +56,7 @@ async def calls(port: int, request: bytes, seconds: float, fresh: bool) -> tuple
             connection[1].write(request)
             statuses[await asyncio.wait_for(read_status(connection[0]), 30)] += 1
             latencies.append(time.perf_counter() - started)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
             statuses[NO_ANSWER] += 1
             connection = None
         if fresh and connection is not None:

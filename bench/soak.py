@@ -24,7 +24,8 @@ from tests.support.server import ServerProcess  # noqa: E402
 
 
 def usage(pid: int) -> tuple[float, int]:
-    rss_kb = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:"))
+    with open(f"/proc/{pid}/status") as status:
+        rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
@@ -34,7 +35,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", extra_args=("--catalog", str(ROOT / "tests/support/echo_catalog.toml"))).start()
+        catalog = str(ROOT / "tests/support/echo_catalog.toml")
+        server = ServerProcess(Path(tmp) / "data", extra_args=("--catalog", catalog)).start()
         client = bedrock(server.url)
         write_jsonl(server.data_dir / "buckets/soak/in/a.jsonl", records(args.records))
         assert server.process is not None

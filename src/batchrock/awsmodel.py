@@ -12,7 +12,8 @@ from functools import cached_property, lru_cache
 from urllib.parse import unquote
 
 import botocore.session
-from botocore.model import OperationModel, ServiceModel as BotocoreServiceModel
+from botocore.model import OperationModel
+from botocore.model import ServiceModel as BotocoreServiceModel
 
 SERVICE_NAME = "bedrock"
 API_VERSION = "2023-04-20"
@@ -41,7 +42,7 @@ class Route:
     readonly: bool
 
     @classmethod
-    def for_operation(cls, operation: OperationModel) -> "Route":
+    def for_operation(cls, operation: OperationModel) -> Route:
         uri = operation.http["requestUri"].split("?", 1)[0]
         regex, last = "", 0
         for label in _LABEL.finditer(uri):

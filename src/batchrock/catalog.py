@@ -18,7 +18,8 @@ from typing import Any
 
 _DEFAULT = Path(__file__).with_name("catalog_default.toml")
 _PROFILE_PREFIX = re.compile(r"^(us|eu|apac|global|us-gov|ca|jp|au)\.")
-_ARN = re.compile(r"arn:aws[^:]*:bedrock:[^:]*:[^:]*:(?:foundation-model|inference-profile|application-inference-profile)/(?P<id>.+)")
+_ARN = re.compile(r"arn:aws[^:]*:bedrock:[^:]*:[^:]*:"
+                  r"(?:foundation-model|inference-profile|application-inference-profile)/(?P<id>.+)")
 
 
 class CatalogError(ValueError):
@@ -40,7 +41,7 @@ def resolve_package_path(value: str) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise CatalogError(f"package {package!r} is not installed (needed for {value})")
-    return str(Path(list(spec.submodule_search_locations)[0]) / relative)
+    return str(Path(next(iter(spec.submodule_search_locations))) / relative)
 
 
 def bare_model_id(model_id: str) -> str:
@@ -58,7 +59,7 @@ class Catalog:
                 raise CatalogError(f"catalog model {entry.get('match')} names unknown backend {entry.get('backend')!r}")
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Catalog":
+    def load(cls, path: Path | None = None) -> Catalog:
         with open(path or _DEFAULT, "rb") as handle:
             return cls(tomllib.load(handle))
 

@@ -42,8 +42,9 @@ def _show_outputs(outputs: Path, count: int = 4) -> None:
 def main() -> int:
     data_dir, port = ROOT / ".data" / "demo", _free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "serve", "--port", str(port),
-                               "--data-dir", str(data_dir)], stdout=open(data_dir / "server.log", "ab"), stderr=subprocess.STDOUT)
+    with open(data_dir / "server.log", "ab") as log:  # the server writes to its own copy of the descriptor
+        server = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "serve", "--port", str(port),
+                                   "--data-dir", str(data_dir)], stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -57,7 +58,8 @@ def main() -> int:
         code = batchrock(["run", str(ROOT / "examples/prompts.jsonl"), "--model", MODEL, "--endpoint-url", endpoint,
                           "--data-dir", str(data_dir), "--output", str(results)])
         _show_outputs(results)
-        print(f"\nTry it with the AWS CLI: aws bedrock list-model-invocation-jobs --endpoint-url {endpoint}  (while a server runs)")
+        print(f"\nTry it with the AWS CLI: aws bedrock list-model-invocation-jobs --endpoint-url {endpoint}  "
+              "(while a server runs)")
         return code
     finally:
         server.terminate()

@@ -46,7 +46,7 @@ class ValidationError(ServiceError):
     fallback_status = 400
 
     @classmethod
-    def from_violations(cls, violations: list[str]) -> "ValidationError":
+    def from_violations(cls, violations: list[str]) -> ValidationError:
         count = len(violations)
         noun = "error" if count == 1 else "errors"
         return cls(f"{count} validation {noun} detected: " + "; ".join(violations))

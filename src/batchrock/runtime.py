@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from starlette.applications import Starlette
 
@@ -57,7 +57,7 @@ class Runtime:
     shutdown: threading.Event  # set when the process stops: jobs checkpoint, storage waits give up
 
     @classmethod
-    def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> "Runtime":
+    def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> Runtime:
         store = store_for(settings)
         clock = clock or clock_for(settings)
         credentials = CredentialsFile(settings.credentials_file) if settings.credentials_file else None

@@ -6,8 +6,9 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,8 @@ def test_same_output_as_aws_cli(frozen: dict[str, Any], case: list[str]) -> None
     args = [substitute(part, names) for part in case]
     theirs = aws(frozen["url"], *args)
     ours = batchrock(frozen["url"], *args)
-    assert (ours.returncode, ours.stdout, normalized(ours.stderr)) == (theirs.returncode, theirs.stdout, normalized(theirs.stderr))
+    assert ((ours.returncode, ours.stdout, normalized(ours.stderr))
+            == (theirs.returncode, theirs.stdout, normalized(theirs.stderr)))
 
 
 def test_input_skeletons_have_the_same_shape(frozen: dict[str, Any]) -> None:
@@ -115,7 +117,7 @@ def test_output_skeleton_of_get_and_list_is_valid_where_aws_cli_fails(frozen: di
 def test_create_matches_and_defaults_reach_the_local_server(frozen: dict[str, Any], tmp_path: Path) -> None:
     created = batchrock(frozen["url"], "create-model-invocation-job", *CREATE_ARGS, "--job-name", "made-by-batchrock")
     assert created.returncode == 0 and json.loads(created.stdout)["jobArn"].startswith("arn:aws:bedrock:us-east-1:123456789012:")
-    env = {key: value for key, value in aws_env().items() if not key.startswith("AWS_ACCESS") and not key.startswith("AWS_SECRET")}
+    env = {key: value for key, value in aws_env().items() if not key.startswith(("AWS_ACCESS", "AWS_SECRET"))}
     env.update(BATCHROCK_ENDPOINT_URL=frozen["url"], AWS_CONFIG_FILE=str(tmp_path / "none"),
                AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), HOME=str(tmp_path))
     env.pop("AWS_DEFAULT_REGION")

@@ -8,8 +8,9 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tests.support.clients import aws_env
 from tests.support.jobs import records, write_jsonl
@@ -68,6 +69,6 @@ def test_run_detach_prints_the_arn(start_server: Callable[..., Any], tmp_path: P
     source = write_jsonl(tmp_path / "prompts.jsonl", records(3))
     done = subprocess.run(run_args(server, source, "--detach"), capture_output=True, text=True, env=aws_env(), timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/")
-    watched = subprocess.run([sys.executable, "-m", "batchrock.cli.main", "watch", done.stdout.strip(), "--endpoint-url", server.url],
-                             capture_output=True, text=True, env=aws_env(), timeout=60)
+    watch_command = [sys.executable, "-m", "batchrock.cli.main", "watch", done.stdout.strip(), "--endpoint-url", server.url]
+    watched = subprocess.run(watch_command, capture_output=True, text=True, env=aws_env(), timeout=60)
     assert watched.returncode == 0 and "Status: Completed" in watched.stdout

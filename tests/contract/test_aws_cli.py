@@ -64,7 +64,8 @@ def test_automatic_pagination_max_items_and_page_size(cli_account: dict[str, Any
     assert len(first["invocationJobSummaries"]) == 2 and "NextToken" in first
     rest = json.loads(run(cli_account, "list-model-invocation-jobs", "--max-items", "2", "--page-size", "1",
                           "--starting-token", first["NextToken"]).stdout)
-    assert [job["jobArn"] for job in first["invocationJobSummaries"] + rest["invocationJobSummaries"]] == cli_account["arns"][::-1]
+    summaries = first["invocationJobSummaries"] + rest["invocationJobSummaries"]
+    assert [job["jobArn"] for job in summaries] == cli_account["arns"][::-1]
 
 
 def test_no_paginate_makes_one_call(cli_account: dict[str, Any]) -> None:

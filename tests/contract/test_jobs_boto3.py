@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -48,7 +49,8 @@ def test_create_then_get_by_arn_and_by_id_returns_every_member(client: Any) -> N
     assert by_arn["status"] == "Submitted"
     assert by_arn["vpcConfig"] == request["vpcConfig"]
     assert by_arn["modelInvocationType"] == "Converse"
-    assert by_arn["inputDataConfig"]["s3InputDataConfig"] == {"s3InputFormat": "JSONL", "s3Uri": "s3://bucket/in/", "s3BucketOwner": ACCOUNT}
+    assert by_arn["inputDataConfig"]["s3InputDataConfig"] == {"s3InputFormat": "JSONL", "s3Uri": "s3://bucket/in/",
+                                                              "s3BucketOwner": ACCOUNT}
     assert by_arn["outputDataConfig"]["s3OutputDataConfig"]["s3EncryptionKeyId"] == "alias/my-key"
     assert by_arn["jobExpirationTime"] - by_arn["submitTime"] == timedelta(hours=48)
     assert by_arn["totalRecordCount"] == 0 and by_arn["errorRecordCount"] == 0

@@ -20,7 +20,8 @@ def listing(server: Any) -> dict[str, Any]:
     client = bedrock(server.url, account=account)
     arns = []
     for index in range(5):
-        arns.append(client.create_model_invocation_job(**job_request(f"batch-{index}-alpha" if index % 2 else f"batch-{index}"))["jobArn"])
+        name = f"batch-{index}-alpha" if index % 2 else f"batch-{index}"
+        arns.append(client.create_model_invocation_job(**job_request(name))["jobArn"])
         time.sleep(0.01)
     client.stop_model_invocation_job(jobIdentifier=arns[1])
     return {"client": client, "arns": arns}
@@ -40,7 +41,8 @@ def test_default_order_is_newest_first(listing: dict[str, Any]) -> None:
 def test_filters(listing: dict[str, Any]) -> None:
     client = listing["client"]
     assert names(client.list_model_invocation_jobs(statusEquals="Stopped")["invocationJobSummaries"]) == ["batch-1-alpha"]
-    assert names(client.list_model_invocation_jobs(nameContains="alpha", sortOrder="Ascending")["invocationJobSummaries"]) == ["batch-1-alpha", "batch-3-alpha"]
+    alphas = client.list_model_invocation_jobs(nameContains="alpha", sortOrder="Ascending")["invocationJobSummaries"]
+    assert names(alphas) == ["batch-1-alpha", "batch-3-alpha"]
     assert client.list_model_invocation_jobs(nameContains="ALPHA")["invocationJobSummaries"] == []
     third = client.get_model_invocation_job(jobIdentifier=listing["arns"][2])["submitTime"]
     after = client.list_model_invocation_jobs(submitTimeAfter=third, sortOrder="Ascending")["invocationJobSummaries"]
@@ -76,10 +78,11 @@ def test_tampered_or_foreign_tokens_are_rejected(listing: dict[str, Any], server
     token = client.list_model_invocation_jobs(maxResults=1)["nextToken"]
     flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
     for bad in (flipped, "x" + token, "garbage", token.split(".")[0]):
-        code, status, message = error_of(lambda: client.list_model_invocation_jobs(maxResults=1, nextToken=bad))
+        code, status, message = error_of(lambda bad=bad: client.list_model_invocation_jobs(maxResults=1, nextToken=bad))
         assert (code, status) == ("ValidationException", 400)
         assert "nextToken" in message
-    assert error_of(lambda: client.list_model_invocation_jobs(maxResults=1, nextToken=token, statusEquals="Stopped"))[0] == "ValidationException"
+    code, _, _ = error_of(lambda: client.list_model_invocation_jobs(maxResults=1, nextToken=token, statusEquals="Stopped"))
+    assert code == "ValidationException"
     other = bedrock(server.url, account="999999999999")
     assert error_of(lambda: other.list_model_invocation_jobs(maxResults=1, nextToken=token))[0] == "ValidationException"
 
@@ -94,7 +97,7 @@ def test_max_results_bounds(listing: dict[str, Any]) -> None:
 def test_invalid_list_enums_are_validation_errors(listing: dict[str, Any]) -> None:
     client = listing["client"]
     for kwargs in ({"statusEquals": "Done"}, {"sortOrder": "Sideways"}, {"sortBy": "Name"}, {"nameContains": "bad name!"}):
-        code, status, message = error_of(lambda: client.list_model_invocation_jobs(**kwargs))
+        code, status, message = error_of(lambda kwargs=kwargs: client.list_model_invocation_jobs(**kwargs))
         assert (code, status) == ("ValidationException", 400)
         assert next(iter(kwargs)) in message
 
@@ -103,14 +106,16 @@ def test_tags_from_create_then_tag_untag(client: Any) -> None:
     arn = client.create_model_invocation_job(**job_request(tags=[{"key": "team", "value": "ml"}]))["jobArn"]
     assert client.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "team", "value": "ml"}]
     client.tag_resource(resourceARN=arn, tags=[{"key": "env", "value": "dev"}, {"key": "team", "value": "ai"}])
-    assert client.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "env", "value": "dev"}, {"key": "team", "value": "ai"}]
+    tags = client.list_tags_for_resource(resourceARN=arn)["tags"]
+    assert tags == [{"key": "env", "value": "dev"}, {"key": "team", "value": "ai"}]
     client.untag_resource(resourceARN=arn, tagKeys=["team", "missing"])
     assert client.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "env", "value": "dev"}]
 
 
 def test_more_than_fifty_tags_is_too_many_tags(client: Any) -> None:
     arn = client.create_model_invocation_job(**job_request(tags=[{"key": f"k{i}", "value": "v"} for i in range(40)]))["jobArn"]
-    code, status, _ = error_of(lambda: client.tag_resource(resourceARN=arn, tags=[{"key": f"n{i}", "value": "v"} for i in range(11)]))
+    eleven_more = [{"key": f"n{i}", "value": "v"} for i in range(11)]
+    code, status, _ = error_of(lambda: client.tag_resource(resourceARN=arn, tags=eleven_more))
     assert (code, status) == ("TooManyTagsException", 400)
     client.tag_resource(resourceARN=arn, tags=[{"key": f"n{i}", "value": "v"} for i in range(10)])
     assert len(client.list_tags_for_resource(resourceARN=arn)["tags"]) == 50

@@ -53,7 +53,8 @@ def broken_create(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     name = draw(st.sampled_from(sorted(CREATE.members)))
     member = CREATE.members[name]
     if member.type_name == "structure":
-        body[name] = draw(st.sampled_from(["text", 5, [], {}, {"unknown": 1}] if member.metadata.get("union") else ["text", 5, []]))
+        wrong_values = ["text", 5, [], {}, {"unknown": 1}] if member.metadata.get("union") else ["text", 5, []]
+        body[name] = draw(st.sampled_from(wrong_values))
     else:
         body[name] = draw(invalid_value(member))
     return body, name

@@ -42,10 +42,10 @@ def test_error_statuses_come_from_the_model() -> None:
 
 
 def test_transition_table() -> None:
-    assert TERMINAL == {JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED, JobStatus.FAILED,
-                        JobStatus.STOPPED, JobStatus.EXPIRED}
+    assert {JobStatus.COMPLETED, JobStatus.PARTIALLY_COMPLETED, JobStatus.FAILED,
+                        JobStatus.STOPPED, JobStatus.EXPIRED} == TERMINAL
     assert set(ALLOWED) == set(JobStatus)
-    assert STOPPABLE == {JobStatus.SUBMITTED, JobStatus.VALIDATING, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS}
+    assert {JobStatus.SUBMITTED, JobStatus.VALIDATING, JobStatus.SCHEDULED, JobStatus.IN_PROGRESS} == STOPPABLE
     assert can_transition(JobStatus.SUBMITTED, JobStatus.VALIDATING)
     assert can_transition(JobStatus.STOPPING, JobStatus.STOPPED)
     assert not can_transition(JobStatus.COMPLETED, JobStatus.IN_PROGRESS)

@@ -7,7 +7,8 @@ import json
 import random
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tests.support.clients import bedrock
 from tests.support.jobs import create_job, read_output_lines, records, wait_for, write_jsonl

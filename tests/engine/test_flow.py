@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tests.support.clients import bedrock
 from tests.support.jobs import create_job, read_output_lines, records, wait_for, write_jsonl

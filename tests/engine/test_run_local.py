@@ -13,7 +13,9 @@ def test_multi_file_prefix_with_bad_lines(engine: dict[str, Any]) -> None:
     buckets, client = engine["buckets"], engine["client"]
     good = records(30, "A")
     mixed: list[Any] = [*records(3, "B"), b"not json at all", b"\xff\xfe\x00 binary", {"modelInput": claude_input("no id")},
-                        {"recordId": "B000001", "modelInput": claude_input("dup")}, {"recordId": "bad-schema", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": []}},
+                        {"recordId": "B000001", "modelInput": claude_input("dup")},
+                        {"recordId": "bad-schema",
+                         "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": []}},
                         b"", {"recordId": "ECHO", "modelInput": claude_input("please ECHO_FAIL")}, [1, 2]]
     write_jsonl(buckets / "bucket/in/a.jsonl", good)
     write_jsonl(buckets / "bucket/in/sub/b.jsonl", mixed)
@@ -36,14 +38,16 @@ def test_multi_file_prefix_with_bad_lines(engine: dict[str, Any]) -> None:
     assert "duplicate recordId B000001" in errors["B000001"]["errorMessage"]
     assert errors["bad-schema"]["errorCode"] == 400 and "messages" in errors["bad-schema"]["errorMessage"]
     assert errors["ECHO"]["errorCode"] == 500
-    generated = [line["recordId"] for line in b if line["recordId"] not in ("B000000", "B000001", "B000002", "bad-schema", "ECHO")]
+    given_ids = ("B000000", "B000001", "B000002", "bad-schema", "ECHO")
+    generated = [line["recordId"] for line in b if line["recordId"] not in given_ids]
     assert all(len(rid) == 11 and rid.isalnum() and rid.isupper() for rid in generated)
     assert (out / "empty.jsonl.out").read_bytes() == b""
     manifest = json.loads((out / "manifest.json.out").read_text())
     assert manifest["totalRecordCount"] == 40 and manifest["processedRecordCount"] == 40
     assert manifest["successRecordCount"] == 34 and manifest["errorRecordCount"] == 6
     assert manifest["inputTokenCount"] > 0 and manifest["outputTokenCount"] > 0
-    assert (job["totalRecordCount"], job["processedRecordCount"], job["successRecordCount"], job["errorRecordCount"]) == (40, 40, 34, 6)
+    counts = (job["totalRecordCount"], job["processedRecordCount"], job["successRecordCount"], job["errorRecordCount"])
+    assert counts == (40, 40, 34, 6)
     assert job["endTime"] >= job["submitTime"] and "message" not in job
 
 

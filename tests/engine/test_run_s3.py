@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -35,7 +36,7 @@ def test_job_over_real_s3(start_server: Callable[..., Any], seaweed: SeaweedS3) 
     s3.create_bucket(Bucket="batch-in")
     s3.create_bucket(Bucket="batch-out")
     big = [{"recordId": f"L{i:05d}", "modelInput": claude_input("word " * 300)} for i in range(4000)]
-    put_jsonl(s3, "batch-in", "jobs/one.jsonl", records(20) + [b"{broken"])
+    put_jsonl(s3, "batch-in", "jobs/one.jsonl", [*records(20), b"{broken"])
     put_jsonl(s3, "batch-in", "jobs/nested/two.jsonl", big)
     put_jsonl(s3, "batch-in", "jobs/skip.txt", records(1))
     server = start_server("--s3-endpoint-url", seaweed.url, "--batch-size", "64", "--part-bytes", "1", env=S3_ENV)
@@ -45,7 +46,8 @@ def test_job_over_real_s3(start_server: Callable[..., Any], seaweed: SeaweedS3) 
     assert job["status"] == "Completed", job.get("message")
     job_id = arn.rsplit("/", 1)[1]
     listed = sorted(item["Key"] for item in s3.list_objects_v2(Bucket="batch-out", Prefix="results/")["Contents"])
-    assert listed == [f"results/{job_id}/manifest.json.out", f"results/{job_id}/nested/two.jsonl.out", f"results/{job_id}/one.jsonl.out"]
+    assert listed == [f"results/{job_id}/manifest.json.out", f"results/{job_id}/nested/two.jsonl.out",
+                      f"results/{job_id}/one.jsonl.out"]
     two = s3.get_object(Bucket="batch-out", Key=f"results/{job_id}/nested/two.jsonl.out")["Body"].read().splitlines()
     assert [json.loads(line)["recordId"] for line in two] == [row["recordId"] for row in big]
     assert len(b"\n".join(two)) > 5 * 1024 * 1024  # more than one multipart part

@@ -6,8 +6,9 @@ process killed mid-job."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,8 @@ def wait_for_progress(client: Any, arn: str, processed: int, timeout: float = 24
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = client.get_model_invocation_job(jobIdentifier=arn)
-        if job.get("processedRecordCount", 0) >= processed or job["status"] not in ("Submitted", "Validating", "Scheduled", "InProgress"):
+        if (job.get("processedRecordCount", 0) >= processed
+                or job["status"] not in ("Submitted", "Validating", "Scheduled", "InProgress")):
             return dict(job)
         time.sleep(0.1)
     raise AssertionError(f"job {arn} never processed {processed} records")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.faults.test_model_host import hosted, host_deaths, outputs, poll_until_done, submit
+from tests.faults.test_model_host import host_deaths, hosted, outputs, poll_until_done, submit
 
 __all__ = ["hosted"]  # the server fixture, shared with the batch-at-a-time host tests
 

@@ -4,8 +4,9 @@ fails cleanly with a message, and the store stays consistent and answering."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 

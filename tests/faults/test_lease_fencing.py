@@ -8,14 +8,16 @@ manifest and Get equal to what the output holds, on local buckets and on Seaweed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -70,10 +72,9 @@ class Storage:
             write_jsonl(self.data_dir / "buckets" / bucket / key, rows)
             return
         for name in (bucket, output_bucket):
-            try:
+            # the bucket may have been made by an earlier scenario on the same SeaweedFS
+            with contextlib.suppress(self.s3.exceptions.BucketAlreadyOwnedByYou):
                 self.s3.create_bucket(Bucket=name)
-            except self.s3.exceptions.BucketAlreadyOwnedByYou:
-                pass  # made by an earlier scenario on the same SeaweedFS
         self.s3.put_object(Bucket=bucket, Key=key, Body=b"".join(json.dumps(row).encode() + b"\n" for row in rows))
 
     def read(self, bucket: str, key: str) -> bytes:
@@ -91,8 +92,8 @@ class Storage:
 
 def start_worker(server: ServerProcess, *flags: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "batchrock.cli.main", "worker", "--data-dir", str(server.data_dir), *flags]
-    log = open(server.data_dir.parent / "worker.log", "ab")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server.env)
+    with open(server.data_dir.parent / "worker.log", "ab") as log:  # the worker writes to its own copy of the descriptor
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server.env)
 
 
 def wait_running(server: ServerProcess, worker: subprocess.Popen[bytes]) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -126,12 +127,13 @@ def test_one_host_serves_single_requests_and_batches_from_many_threads_at_once(c
         answers = await asyncio.gather(*singles, batch)
         return [result for answer in answers for result in answer]
 
+    prefixes = ["a", "b", "c"]
     try:
         with ThreadPoolExecutor(3) as pool:
-            answers = list(pool.map(lambda prefix: asyncio.run(caller(prefix)), ["a", "b", "c"]))
+            answers = list(pool.map(lambda prefix: asyncio.run(caller(prefix)), prefixes))
     finally:
         backend.close()
-    for prefix, results in zip(["a", "b", "c"], answers):
+    for prefix, results in zip(prefixes, answers, strict=True):
         expected = [f"echo: {prefix} {i}" for i in range(20)] + [f"echo: {prefix} batch {i}" for i in range(8)]
         assert all(isinstance(result, GenerationResult) for result in results), results
         assert [result.text for result in results] == expected

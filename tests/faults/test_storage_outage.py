@@ -1,7 +1,8 @@
 """The S3 endpoint goes away in the middle of a job (the SeaweedFS server is stopped, then
 started again): the job waits with bounded, jittered retries, then continues, losing and
-duplicating nothing, also across a restart of the service during the outage. When it stays away past the configured limit, the job fails with a
-message naming the storage error, and resumes from its checkpoint when the user asks."""
+duplicating nothing, also across a restart of the service during the outage. When it stays
+away past the configured limit, the job fails with a message naming the storage error, and
+resumes from its checkpoint when the user asks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchrock.formats.anthropic import AnthropicMessages
 from batchrock.formats.base import FormatError, request_from_json
@@ -94,4 +95,5 @@ def test_a_valid_body_takes_the_fast_path() -> None:
                          {"role": "user", "content": "Go on"}], "temperature": 1, "stop_sequences": ["\n\n"]}
     fast = AnthropicMessages().decode(orjson.dumps(body))
     assert fast is not None and fast == AnthropicMessages().parse(body)
-    assert TitanEmbedV2().decode(b'{"inputText": "x", "dimensions": 256}') == TitanEmbedV2().parse({"inputText": "x", "dimensions": 256})
+    assert (TitanEmbedV2().decode(b'{"inputText": "x", "dimensions": 256}')
+            == TitanEmbedV2().parse({"inputText": "x", "dimensions": 256}))

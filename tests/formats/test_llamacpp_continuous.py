@@ -19,7 +19,8 @@ sequence's KV cells, a stale cell) picks tokens far below the top.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from llama_cpp import Llama
@@ -73,7 +74,7 @@ def gaps(reference: Llama, sequence: Sequence) -> list[float]:
     reference.reset()  # type: ignore[no-untyped-call]
     reference.eval(sequence.prompt + sequence.tokens)
     scores = reference.scores[len(sequence.prompt) - 1 : len(sequence.prompt) - 1 + len(sequence.tokens)]
-    return [float(row.max() - row[token]) for row, token in zip(scores, sequence.tokens)]
+    return [float(row.max() - row[token]) for row, token in zip(scores, sequence.tokens, strict=True)]
 
 
 def assert_sequential_choices(reference: Llama, sequences: list[Sequence]) -> None:
@@ -85,8 +86,8 @@ def assert_sequential_choices(reference: Llama, sequences: list[Sequence]) -> No
 def test_skewed_lengths_batched_choose_what_sequential_decoding_chooses(reference: Llama) -> None:
     budgets = [40, 2, 2, 40, 2, 2]
     prompts = [chat_prompt(reference, topic) for topic in TOPICS]
-    batched = [greedy(prompt, budget) for prompt, budget in zip(prompts, budgets)]
-    alone = [greedy(prompt, budget) for prompt, budget in zip(prompts, budgets)]
+    batched = [greedy(prompt, budget) for prompt, budget in zip(prompts, budgets, strict=True)]
+    alone = [greedy(prompt, budget) for prompt, budget in zip(prompts, budgets, strict=True)]
     slots, single = decoder(reference, 4), decoder(reference, 1)
     try:
         finished = run_all(slots, batched)
@@ -98,7 +99,7 @@ def test_skewed_lengths_batched_choose_what_sequential_decoding_chooses(referenc
     assert set(finished[-2:]) == {0, 3}, finished  # the short ones left early, their slots taken by the next
     # a later prompt starts from the chat template's prefix another sequence (or the last ended one) computed
     assert all(sequence.reused > 0 for sequence in batched[4:] + alone[1:])
-    for ran, sequential in zip(batched, alone):
+    for ran, sequential in zip(batched, alone, strict=True):
         assert ran.reason is StopReason.END or len(ran.tokens) == ran.max_tokens
         if ran.tokens == sequential.tokens:
             assert (ran.text, ran.reason) == (sequential.text, sequential.reason)

@@ -4,12 +4,12 @@ instrument (``bench/gpu_server.py``), which counts what it sees, for how jobs sh
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from bench.gpu_server import GpuServerProcess
+
 from tests.support.catalogs import openai_catalog
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl

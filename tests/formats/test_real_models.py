@@ -3,7 +3,8 @@ format; every output record is checked against its format's response schema."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import botocore.session
 import pytest
@@ -95,7 +96,7 @@ def test_titan_embeddings(real_server: ServerProcess) -> None:
     lines = run(real_server, "embed", "amazon.titan-embed-text-v2:0", [{"inputText": t, "dimensions": 256} for t in texts])
     vectors = [out["embedding"] for out in outputs(lines)]
     assert all(len(v) == 256 for v in vectors)
-    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b, strict=True))  # noqa: E731
     assert abs(dot(vectors[0], vectors[0]) - 1) < 1e-4
     assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2]) + 0.3
     (g1,) = outputs(run(real_server, "embedg1", "amazon.titan-embed-text-v1", [{"inputText": "hello"}]))
@@ -104,7 +105,8 @@ def test_titan_embeddings(real_server: ServerProcess) -> None:
 
 def test_invalid_requests_become_error_records_naming_the_field(real_server: ServerProcess) -> None:
     good = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]}
-    bad = [{**good, "temperature": 7}, {**good, "max_tokens": "many"}, {"anthropic_version": "bedrock-2023-05-31", "messages": []}]
+    bad = [{**good, "temperature": 7}, {**good, "max_tokens": "many"},
+           {"anthropic_version": "bedrock-2023-05-31", "messages": []}]
     lines = run(real_server, "bad", "anthropic.claude-3-haiku-20240307-v1:0", [good, *bad])
     assert "modelOutput" in lines[0]
     messages = [line["error"]["errorMessage"] for line in lines[1:]]

@@ -7,8 +7,9 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -82,9 +83,9 @@ def test_tampering_after_signing_is_refused(secure: dict[str, Any], change: Call
 
 
 def test_replays_outside_the_skew_window_and_wrong_service(secure: dict[str, Any]) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for moment in (now - timedelta(minutes=16), now + timedelta(minutes=16)):
-        refused(secure, lambda: send(create_request(secure, at=moment)), 403, "InvalidSignatureException")
+        refused(secure, lambda moment=moment: send(create_request(secure, at=moment)), 403, "InvalidSignatureException")
     refused(secure, lambda: send(create_request(secure, service="s3")), 403, "InvalidSignatureException")
     response = send(sign(secure["url"], "GET", "/model-invocation-jobs", b"", KEY_A, SECRET_A, at=now - timedelta(minutes=10)))
     assert response.status_code == 200  # inside the window

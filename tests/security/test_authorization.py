@@ -55,7 +55,7 @@ def test_other_accounts_cannot_see_or_touch_a_job(secure: dict[str, Any]) -> Non
 def test_roles_outside_the_account_are_denied(secure: dict[str, Any]) -> None:
     before = snapshot(secure["data"])
     for role in (ROLE_B, "arn:aws:iam::111111111111:role/not-listed"):
-        code = code_of(lambda: create(secure, "s3://inputs/team-a/", "s3://outputs/team-a/", role=role))
+        code = code_of(lambda role=role: create(secure, "s3://inputs/team-a/", "s3://outputs/team-a/", role=role))
         assert code == ("AccessDeniedException", 403)
     assert snapshot(secure["data"]) == before
 
@@ -102,7 +102,7 @@ def test_keys_cannot_leave_a_bucket(secure: dict[str, Any], tmp_path: Path) -> N
         assert job["status"] == "Failed", job
     for bad in ("s3://inputs/team-a//etc/", "s3://inputs/team-a/%2E%2E/", "s3://inputs/team-a/a\x00b/",
                 "s3://inputs/team-a/" + "k" * 1100, "s3://INPUTS/team-a/"):
-        assert code_of(lambda: create(secure, bad, "s3://outputs/team-a/"))[0] == "ValidationException"
+        assert code_of(lambda bad=bad: create(secure, bad, "s3://outputs/team-a/"))[0] == "ValidationException"
     jobs_after, buckets_after = snapshot(secure["data"])
     assert buckets_after == before[1] and jobs_after == before[0] + 2
 

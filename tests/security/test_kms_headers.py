@@ -33,7 +33,8 @@ def test_output_writes_carry_sse_kms_headers(monkeypatch: Any) -> None:
             return AWSResponse(request.url, 200, _Headers(headers), type("Raw", (), {"stream": lambda *a, **k: iter([])})())
         if "uploadId" in request.url and request.method == "PUT":
             body = b"<CopyPartResult><ETag>\"e\"</ETag></CopyPartResult>"
-        return AWSResponse(request.url, 200, _Headers({"ETag": '"e"'}), type("Raw", (), {"stream": lambda *a, **k: iter([body])})())
+        raw = type("Raw", (), {"stream": lambda *a, **k: iter([body])})()
+        return AWSResponse(request.url, 200, _Headers({"ETag": '"e"'}), raw)
 
     store.client.meta.events.register_first("before-send.s3", capture)
     store.put_object("bucket", "out/manifest.json.out", b"{}", KEY)

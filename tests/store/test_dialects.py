@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -36,7 +36,7 @@ from batchrock.jobs.store import (
 from batchrock.store.sql import SqlJobStore
 
 OWNER = Owner("123456789012", "us-east-1")
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def job(number: int, status: JobStatus = JobStatus.SCHEDULED, token: str | None = None, owner: Owner = OWNER) -> Job:
@@ -182,7 +182,8 @@ def test_paging_filters_and_tags(store: SqlJobStore) -> None:
     first = store.list_jobs(JobQuery(OWNER, limit=3))
     assert [j.job_id for j in first] == ["job00000006", "job00000005", "job00000004"]
     after = ListCursor(first[-1].submit_time, first[-1].job_id)
-    assert [j.job_id for j in store.list_jobs(JobQuery(OWNER, limit=3, after=after))] == ["job00000003", "job00000002", "job00000001"]
+    second = store.list_jobs(JobQuery(OWNER, limit=3, after=after))
+    assert [j.job_id for j in second] == ["job00000003", "job00000002", "job00000001"]
     done = store.list_jobs(JobQuery(OWNER, limit=10, status=JobStatus.COMPLETED, name_contains="job-"))
     assert [j.job_id for j in done] == ["job00000005", "job00000003", "job00000001"]
     store.put_tags("job00000001", [Tag("a", "1"), Tag("b", "2")], limit=2)

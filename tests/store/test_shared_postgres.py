@@ -25,8 +25,9 @@ def test_serve_and_a_worker_share_the_jobs(postgres_url: str, tmp_path: Path) ->
     shared = ("--database-url", url, "--catalog", ECHO_CATALOG, "--max-running-jobs", "1", "--lease-seconds", "3",
               "--batch-size", "4", "--part-bytes", "4096")
     server = ServerProcess(tmp_path / "data", extra_args=shared).start()
-    worker = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "worker", "--data-dir", str(tmp_path / "data"),
-                               *shared], stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:  # the worker writes to its own copy of the descriptor
+        worker = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "worker", "--data-dir", str(tmp_path / "data"),
+                                   *shared], stdout=log, stderr=subprocess.STDOUT)
     try:
         client = bedrock(server.url)
         arns = []

@@ -35,11 +35,11 @@ EXPIRES = T0 + timedelta(hours=24, seconds=1)  # job(1)'s expiration time
 
 
 def test_every_status_set_comes_from_the_table() -> None:
-    assert TERMINAL == {S.COMPLETED, S.PARTIALLY_COMPLETED, S.FAILED, S.STOPPED, S.EXPIRED}
-    assert STOPPABLE == {S.SUBMITTED, S.VALIDATING, S.SCHEDULED, S.IN_PROGRESS}
+    assert {S.COMPLETED, S.PARTIALLY_COMPLETED, S.FAILED, S.STOPPED, S.EXPIRED} == TERMINAL
+    assert {S.SUBMITTED, S.VALIDATING, S.SCHEDULED, S.IN_PROGRESS} == STOPPABLE
     assert EXPIRABLE == NOT_STARTED == {S.SUBMITTED, S.VALIDATING, S.SCHEDULED}
-    assert TO_VALIDATE == {S.SUBMITTED, S.VALIDATING}
-    assert TO_RUN == {S.SCHEDULED, S.IN_PROGRESS, S.STOPPING}
+    assert {S.SUBMITTED, S.VALIDATING} == TO_VALIDATE
+    assert {S.SCHEDULED, S.IN_PROGRESS, S.STOPPING} == TO_RUN
     assert RESUME.source in TERMINAL and not can_transition(RESUME.source, RESUME.target)
     assert can_resume(S.FAILED, S.SCHEDULED, FailureKind.STORAGE)
     assert not can_resume(S.FAILED, S.SCHEDULED, None)  # a failure that was the job's own stays Failed
@@ -100,7 +100,7 @@ def _apply(store: SqlJobStore, model: Model, step: Step) -> None:
     elif isinstance(step, Expire):
         now = T0 + timedelta(hours=step.hours)
         store.expire_unstarted(now, "too late")
-        if before in EXPIRABLE and EXPIRES <= now and model.lease_free(now):
+        if before in EXPIRABLE and now >= EXPIRES and model.lease_free(now):
             model.status, model.lease_until = S.EXPIRED, None
     elif isinstance(step, Claim):
         now = T0 + timedelta(hours=step.hours)

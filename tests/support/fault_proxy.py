@@ -58,7 +58,7 @@ class FaultProxy:
                                           headers={"content-type": "application/json"})
         return Response(answer.content, status_code=answer.status_code, media_type="application/json")
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -77,7 +77,7 @@ class FaultProxy:
     def set(self, mode: str, count: int) -> None:
         self.mode, self.faults_left = mode, count
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *args: Any) -> None:

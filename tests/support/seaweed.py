@@ -33,11 +33,11 @@ class SeaweedS3:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60, attempts: int = 3) -> "SeaweedS3":
+    def start(self, timeout: float = 60, attempts: int = 3) -> SeaweedS3:
         """Start it; a first start that fails (a port taken between choosing and binding) is tried
         again on fresh ports, and the last failure shows the tail of weed's log."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for attempt in range(attempts):
+        for _ in range(attempts):
             if self._start_once(timeout):
                 self.has_run = True
                 return self

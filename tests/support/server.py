@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 
-def end_process(process: "subprocess.Popen[bytes] | None", sig: int = signal.SIGTERM, grace: float = 15.0) -> None:
+def end_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, grace: float = 15.0) -> None:
     """Send ``sig``; kill the process if it has not exited after ``grace`` seconds."""
     if process is None or process.poll() is not None:
         return
@@ -29,7 +29,7 @@ def last_lines(path: Path, count: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
 
 
-def check_exited(process: "subprocess.Popen[bytes] | None", what: str, log_path: Path) -> None:
+def check_exited(process: subprocess.Popen[bytes] | None, what: str, log_path: Path) -> None:
     """Raise with the last log lines if ``process`` has exited (tests fail fast, not at their timeout)."""
     if process is not None and process.poll() is not None:
         raise AssertionError(f"{what} exited with status {process.returncode}; its last log lines:\n"
@@ -43,7 +43,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None):
         self.data_dir = data_dir
         self.port = port or free_port()
         self.extra_args = extra_args
@@ -55,11 +56,11 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
+    def start(self, timeout: float = 30.0) -> ServerProcess:
         command = [sys.executable, "-m", "batchrock.cli.main", "serve", "--port", str(self.port),
                    "--data-dir", str(self.data_dir), *self.extra_args]
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        with open(self.log_path, "ab") as log:  # the server writes to its own copy of the descriptor
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

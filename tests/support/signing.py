@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 from unittest.mock import patch
 
 import httpx
@@ -16,7 +16,7 @@ def sign(url: str, method: str, path: str, body: bytes, key: str, secret: str, *
          service: str = "bedrock", at: datetime | None = None, headers: dict[str, str] | None = None) -> AWSRequest:
     """botocore's own SigV4 signing, with its clock set to ``at``."""
     request = AWSRequest(method=method, url=url + path, data=body, headers=dict(headers or {}))
-    moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    moment = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     with patch("botocore.auth.get_current_datetime", return_value=moment):
         SigV4Auth(Credentials(key, secret), service, region).add_auth(request)
     return request

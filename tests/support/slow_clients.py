@@ -11,8 +11,8 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 REQUEST_LINE = b"GET /model-invocation-jobs HTTP/1.1\r\nhost: 127.0.0.1\r\n"
 
@@ -51,11 +51,11 @@ class SlowClients:
         self.deadline = time.monotonic() + deadline
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
-    def add(self, sources: Sequence[str], count: int, trickle: bool) -> "SlowClients":
+    def add(self, sources: Sequence[str], count: int, trickle: bool) -> SlowClients:
         self.slots += [(sources[i % len(sources)], trickle) for i in range(count)]
         return self
 
-    def start(self) -> "SlowClients":
+    def start(self) -> SlowClients:
         self.thread.start()
         return self
 
@@ -96,7 +96,7 @@ class SlowClients:
                     if await asyncio.wait_for(reader.read(4096), self.trickle_every) == b"":
                         self.closed_by_server += 1
                         return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if trickle:
                         writer.write(b"x-slow: 1\r\n")
                 except OSError:

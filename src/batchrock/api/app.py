@@ -20,8 +20,8 @@ from starlette.routing import Route as StarletteRoute
 
 from batchrock import awsmodel
 from batchrock.api import protocol
-from batchrock.api.identity import Authenticator
 from batchrock.api.handlers import EXTRA_HEADERS, HANDLERS, Context
+from batchrock.api.identity import Authenticator
 from batchrock.errors import (
     HeadersTooLarge,
     InternalServer,
@@ -30,8 +30,8 @@ from batchrock.errors import (
     UnknownOperation,
     ValidationError,
 )
-from batchrock.security.sigv4 import SignedRequest
 from batchrock.jobs.service import JobService
+from batchrock.security.sigv4 import SignedRequest
 from batchrock.settings import Settings
 from batchrock.validation import validate
 
@@ -72,8 +72,8 @@ class ControlPlane:
             raise HeadersTooLarge(f"The request headers must be at most {self.settings.max_header_bytes} bytes.")
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         raw_body = await self._read_body(request)
-        signed = SignedRequest(request.method, request.url.scheme, raw_path, request.scope.get("query_string", b"").decode("latin-1"),
-                               request.headers, raw_body)
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        signed = SignedRequest(request.method, request.url.scheme, raw_path, raw_query, request.headers, raw_body)
         owner = self.authenticator.authenticate(signed).owner
         resolved = self.model.resolve(request.method, raw_path)
         if resolved is None:
@@ -107,7 +107,7 @@ class ControlPlane:
             return b""
         try:
             return await asyncio.wait_for(self._collect(request, limit), self.settings.body_timeout_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RequestTimeout("The request body was not received in time.") from None
 
     @staticmethod

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, ClassVar
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,7 +51,7 @@ class Limits:
     keep_alive: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         return cls(settings.max_connections, settings.max_connections_per_client, settings.idle_timeout_seconds,
                    settings.header_timeout_seconds, settings.keep_alive_seconds)
 
@@ -71,7 +71,7 @@ def client_key(peername: Any) -> str:
 class Watch:
     """One admitted connection's clock: waiting for a request, reading its head, or busy."""
 
-    def __init__(self, table: "ConnectionTable", transport: asyncio.Transport, key: str) -> None:
+    def __init__(self, table: ConnectionTable, transport: asyncio.Transport, key: str) -> None:
         self.table, self.transport, self.key = table, transport, key
         self.timer: asyncio.TimerHandle | None = None
         self.reading_head = False

@@ -9,14 +9,14 @@ well-formed, current signature is accepted and the account comes from the access
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
+from batchrock.errors import AccessDenied
 from batchrock.jobs.model import Owner
 from batchrock.security.credentials import CredentialsFile
 from batchrock.security.sigv4 import Claim, SignedRequest, UnrecognizedClient, check_time, read_claim, verify
-from batchrock.errors import AccessDenied
 
 _ACCOUNT_KEY = re.compile(r"[0-9]{12}")
 

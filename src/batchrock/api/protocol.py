@@ -6,8 +6,9 @@ output member is written come from the operation's shapes in the service model.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from botocore.model import OperationModel, Shape
@@ -20,19 +21,19 @@ _JSON_TYPES = ("application/json", "application/x-amz-json-1.0", "application/x-
 def parse_timestamp(text: str) -> datetime:
     """ISO-8601 (as botocore sends it) or epoch seconds, as an aware UTC datetime."""
     try:
-        moment = datetime.fromtimestamp(float(text), tz=timezone.utc)
+        moment = datetime.fromtimestamp(float(text), tz=UTC)
     except ValueError:
         moment = datetime.fromisoformat(text)
     except OverflowError as error:
         raise ValueError(str(error)) from error
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 with milliseconds and a Z, the form Bedrock answers with."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _convert_scalar(shape: Shape, text: str, name: str) -> Any:

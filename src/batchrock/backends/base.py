@@ -10,8 +10,9 @@ the same backend model, so a loaded model is shared across jobs.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from enum import Enum
-from typing import Hashable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 

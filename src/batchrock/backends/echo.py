@@ -31,12 +31,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import random
 import os
+import random
 import signal
 import sys
 import time
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from batchrock.backends import registry
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
@@ -81,7 +82,8 @@ class EchoBackend:
             return BackendError("echo backend sampled a failure for this record", status=500)
         words = source.split()
         if request.kind is RequestKind.EMBEDDING:
-            return GenerationResult(input_tokens=len(words), embedding=_hash_vector(source, request.dimensions or 8, request.normalize))
+            embedding = _hash_vector(source, request.dimensions or 8, request.normalize)
+            return GenerationResult(input_tokens=len(words), embedding=embedding)
         prompt_tokens = len(words)
         if len(request.messages) > 1 or request.system:
             prompt_tokens += sum(len(m.text.split()) for m in request.messages[:-1]) + len((request.system or "").split())

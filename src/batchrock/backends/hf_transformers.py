@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from batchrock.backends import registry
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
@@ -66,7 +67,7 @@ class TransformersBackend:
                 groups.setdefault((request.max_tokens, request.temperature, request.top_p, request.top_k), []).append(index)
             results: list[GenerationResult | BackendError] = [BackendError("not run")] * len(requests)
             for indices in groups.values():
-                for index, result in zip(indices, self._generate_group([requests[i] for i in indices])):
+                for index, result in zip(indices, self._generate_group([requests[i] for i in indices]), strict=True):
                     results[index] = result
             return results
 
@@ -83,7 +84,7 @@ class TransformersBackend:
                                           pad_token_id=self._tokenizer.pad_token_id)
         prompt_length = inputs["input_ids"].shape[1]
         results: list[GenerationResult | BackendError] = []
-        for row, request, mask in zip(output, requests, inputs["attention_mask"]):
+        for row, request, mask in zip(output, requests, inputs["attention_mask"], strict=True):
             new = row[prompt_length:]
             produced = int((new != self._tokenizer.pad_token_id).sum())
             text = self._tokenizer.decode(new, skip_special_tokens=True)

@@ -22,7 +22,8 @@ import asyncio
 import os
 import threading
 from collections import deque
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from batchrock.backends import registry
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason

@@ -23,8 +23,9 @@ per-sequence seeded rng) runs in numpy on each sequence's logits.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Generic, Hashable, TypeVar
+from typing import Generic, TypeVar
 
 import llama_cpp as L
 import numpy as np

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import zipfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,8 @@ class BertEncoder:
         w = self.w
         positions = np.arange(ids.shape[1])
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][positions]
-        x = _layer_norm(x + w["embeddings.token_type_embeddings.weight"][0], w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        x = _layer_norm(x + w["embeddings.token_type_embeddings.weight"][0],
+                        w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         for layer in range(_LAYERS):
             prefix = f"encoder.layer.{layer}"
             x = _layer_norm(x + self._attention(x, mask, prefix), w[f"{prefix}.attention.output.LayerNorm.weight"],
@@ -132,12 +134,13 @@ class MiniLMBackend:
             mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
             vectors = self._encoder.encode(ids, mask)
         results: list[GenerationResult | BackendError] = []
-        for request, encoding, vector in zip(requests, encodings, vectors):
+        for request, encoding, vector in zip(requests, encodings, vectors, strict=True):
             if request.kind is not RequestKind.EMBEDDING:
                 results.append(BackendError("the minilm backend only computes embeddings", status=400))
                 continue
             tokens = int(sum(encoding.attention_mask))
-            results.append(GenerationResult(input_tokens=tokens, embedding=resize(vector, request.dimensions or 384, request.normalize)))
+            embedding = resize(vector, request.dimensions or 384, request.normalize)
+            results.append(GenerationResult(input_tokens=tokens, embedding=embedding))
         return results
 
     def close(self) -> None:

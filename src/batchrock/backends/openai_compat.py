@@ -14,10 +14,12 @@ engine retries them with backoff; other 4xx answers carry the server's reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Coroutine, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -97,10 +99,8 @@ class _LoopThread:
     def _given_up(self, call: _Call, reply: asyncio.Future[Any]) -> None:
         """On the caller's loop: a cancelled call (a stopped job) stops its request too."""
         if reply.cancelled():
-            try:
+            with contextlib.suppress(RuntimeError):  # the backend has closed: nothing runs
                 self.loop.call_soon_threadsafe(self._cancel, call)
-            except RuntimeError:
-                pass  # the backend has closed: nothing runs
 
     def _cancel(self, call: _Call) -> None:
         call.dropped = True

@@ -113,11 +113,14 @@ def version_line() -> str:
 
 
 EXAMPLES = {
-    "create-model-invocation-job": "batchrock create-model-invocation-job --job-name my-job --role-arn arn:aws:iam::123456789012:role/batch "
-                                   "--model-id anthropic.claude-3-haiku-20240307-v1:0 --input-data-config s3InputDataConfig={s3Uri=s3://in/} "
+    "create-model-invocation-job": "batchrock create-model-invocation-job --job-name my-job "
+                                   "--role-arn arn:aws:iam::123456789012:role/batch "
+                                   "--model-id anthropic.claude-3-haiku-20240307-v1:0 "
+                                   "--input-data-config s3InputDataConfig={s3Uri=s3://in/} "
                                    "--output-data-config s3OutputDataConfig={s3Uri=s3://out/}",
     "get-model-invocation-job": "batchrock get-model-invocation-job --job-identifier abcdefghij12 --output table",
-    "list-model-invocation-jobs": "batchrock list-model-invocation-jobs --status-equals InProgress --query 'invocationJobSummaries[].jobName'",
+    "list-model-invocation-jobs": "batchrock list-model-invocation-jobs --status-equals InProgress "
+                                  "--query 'invocationJobSummaries[].jobName'",
     "stop-model-invocation-job": "batchrock stop-model-invocation-job --job-identifier abcdefghij12",
     "tag-resource": "batchrock tag-resource --resource-arn JOB_ARN --tags key=team,value=ml",
     "untag-resource": "batchrock untag-resource --resource-arn JOB_ARN --tag-keys team",

@@ -41,10 +41,10 @@ def reachable(client: Any) -> bool:
 def start_local_server(port: int, data_dir: Path, log_path: Path) -> int:
     """Start ``batchrock serve`` in the background (its own session, so it outlives this command)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "serve", "--port", str(port),
-                                "--data-dir", str(data_dir)], stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(log_path, "ab") as log:  # the server writes to its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "serve", "--port", str(port),
+                                    "--data-dir", str(data_dir)], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
     return process.pid
 
 

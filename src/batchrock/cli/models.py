@@ -17,7 +17,7 @@ EXAMPLE = """example:
 """
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("models", help="list the model ids the catalog serves",
                                    description="List the Bedrock model ids the model catalog maps to a backend.",
                                    epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(column)
     for pattern, fmt, backend in catalog.listing():
         options = catalog.backends[backend]
-        table.add_row(pattern, fmt, f"{backend} ({options['backend']})", str(options.get("model_path") or options.get("model") or ""))
+        backend_model = str(options.get("model_path") or options.get("model") or "")
+        table.add_row(pattern, fmt, f"{backend} ({options['backend']})", backend_model)
     Console(width=200).print(table)
     return 0

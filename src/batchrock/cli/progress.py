@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,7 +29,7 @@ class Snapshot:
         return JobStatus(self.status) in TERMINAL
 
     @classmethod
-    def of(cls, job: dict[str, Any]) -> "Snapshot":
+    def of(cls, job: dict[str, Any]) -> Snapshot:
         headers = job.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return cls(job["status"], job.get("totalRecordCount", 0), job.get("processedRecordCount", 0),
                    job.get("errorRecordCount", 0), int(headers.get("x-batchrock-output-tokens", 0)), job)

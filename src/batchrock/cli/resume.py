@@ -30,8 +30,9 @@ EXAMPLE = """examples:
 """
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    parser = subparsers.add_parser("resume", help="resume jobs that failed because storage was unreachable or their output check failed",
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("resume",
+                                   help="resume jobs that failed because storage was unreachable or their output check failed",
                                    description=DESCRIPTION, epilog=EXAMPLE,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("jobs", nargs="*", metavar="JOB", help="job ids or ARNs")

@@ -27,10 +27,11 @@ WATCH_EXAMPLE = """example:
 """
 
 
-def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_parser = subparsers.add_parser("run", help="run a local JSONL file as a batch job and show its progress",
                                        description="Put INPUT in storage, create a job on it, show live progress, "
-                                                   "then where the outputs are and a summary. Starts a local server if none answers.",
+                                                   "then where the outputs are and a summary. "
+                                                   "Starts a local server if none answers.",
                                        epilog=RUN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_parser.add_argument("input", type=Path, help="a .jsonl file of {recordId, modelInput} records")
     run_parser.add_argument("--model", required=True, help="a Bedrock model id from `batchrock models`")
@@ -41,7 +42,8 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     run_parser.add_argument("--data-dir", type=Path, default=None, help="the local server's data dir (default ~/.batchrock)")
     run_parser.set_defaults(run=run)
     watch_parser = subparsers.add_parser("watch", help="show the live progress of a job",
-                                         description="Show records done / total, errors, records/s, tokens/s and ETA until the job ends.",
+                                         description="Show records done / total, errors, records/s, tokens/s "
+                                                     "and ETA until the job ends.",
                                          epilog=WATCH_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     watch_parser.add_argument("job", help="job ARN or 12-character id")
     watch_parser.add_argument("--endpoint-url", help="batchrock server (default BATCHROCK_ENDPOINT_URL or http://127.0.0.1:8787)")

@@ -26,7 +26,7 @@ EXAMPLE = """example:
 """
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the Bedrock-compatible job API server",
@@ -50,7 +50,8 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     parser.add_argument("--idle-timeout-seconds", type=float, default=5.0,
                         help="a new connection that sends nothing for this long is closed (default 5; "
                              "one idle after a response: 10)")
-    parser.add_argument("--body-timeout-seconds", type=float, default=30.0, help="time allowed to receive a request body (default 30)")
+    parser.add_argument("--body-timeout-seconds", type=float, default=30.0,
+                        help="time allowed to receive a request body (default 30)")
     parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.add_argument("--resume-failed", action="store_true",
                         help="on start, resume every job that failed because storage was unreachable or its output check "
@@ -60,9 +61,11 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``serve`` and ``worker``: where state lives and how jobs run."""
-    parser.add_argument("--data-dir", type=Path, default=None, help="where the job store and local buckets live (default ~/.batchrock)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the job store and local buckets live (default ~/.batchrock)")
     parser.add_argument("--database-url", default=None, help="SQLAlchemy URL of the job store (default: SQLite in the data dir)")
-    parser.add_argument("--default-timeout-hours", type=int, default=168, help="timeoutDurationInHours when a job omits it (24..168, default 168)")
+    parser.add_argument("--default-timeout-hours", type=int, default=168,
+                        help="timeoutDurationInHours when a job omits it (24..168, default 168)")
     parser.add_argument("--s3-endpoint-url", default=os.environ.get("BATCHROCK_S3_ENDPOINT_URL"),
                         help="S3-compatible endpoint for s3:// URIs (default: local buckets in <data-dir>/buckets)")
     parser.add_argument("--storage-outage-seconds", type=float, default=120.0,
@@ -76,7 +79,8 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", type=Path, default=os.environ.get("BATCHROCK_CATALOG"),
                         help="model catalog TOML file (default: the built-in catalog)")
     parser.add_argument("--max-running-jobs", type=int, default=2, help="jobs InProgress at once in this process (default 2)")
-    parser.add_argument("--lease-seconds", type=float, default=30.0, help="a dead worker's job is resumed after this (default 30)")
+    parser.add_argument("--lease-seconds", type=float, default=30.0,
+                        help="a dead worker's job is resumed after this (default 30)")
     parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024,
                         help="output buffered per checkpoint, written as one part object (default 8 MiB)")
     parser.add_argument("--batch-size", type=int, default=8,

@@ -16,7 +16,7 @@ EXAMPLE = """example:
 """
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("worker", help="run extra workers that share the server's job store",
                                    description="Claim and run jobs from the job store that `batchrock serve` uses.",
                                    epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -92,9 +92,8 @@ class JobLifecycle:
 
     def validate(self, job: Job, lease: HeldLease) -> None:
         """Submitted/Validating -> Scheduled, or Failed with a message."""
-        if job.status is JobStatus.SUBMITTED:
-            if not self._move(lease, JobStatus.SUBMITTED, JobStatus.VALIDATING):
-                return
+        if job.status is JobStatus.SUBMITTED and not self._move(lease, JobStatus.SUBMITTED, JobStatus.VALIDATING):
+            return
         try:
             check_access(job, self.policy, self.deps.objects)
             fmt, _backend, _options = format_for(job, self.catalog)
@@ -159,8 +158,9 @@ class JobLifecycle:
         if halt is Halt.STOP:
             self._end(job, lease, JobStatus.STOPPED, None, source=JobStatus.STOPPING)
         elif halt is Halt.TIMEOUT:
+            unprocessed = counts.total - counts.processed
             self._end(job, lease, JobStatus.PARTIALLY_COMPLETED,
-                      f"The job timed out after {job.spec.timeout_hours} hours with {counts.total - counts.processed} records not processed.")
+                      f"The job timed out after {job.spec.timeout_hours} hours with {unprocessed} records not processed.")
         elif counts.success == 0:
             self._end(job, lease, JobStatus.FAILED, f"No record succeeded: all {counts.error} records are error records.")
         else:
@@ -185,11 +185,12 @@ class JobLifecycle:
             else:
                 lease.ensure()
                 outputs.remove_parts(files)  # before the ending, so a listing after it shows outputs alone
-        if not self._move(lease, source, target, message, failure_kind, counts):
-            # stopped while finishing: a stop request wins over the natural ending
-            if not self._move(lease, JobStatus.STOPPING, JobStatus.STOPPED, counts=counts):
-                lease.ensure()
-                return
+        ended = (self._move(lease, source, target, message, failure_kind, counts)
+                 # stopped while finishing: a stop request wins over the natural ending
+                 or self._move(lease, JobStatus.STOPPING, JobStatus.STOPPED, counts=counts))
+        if not ended:
+            lease.ensure()
+            return
         if failure_kind not in RESUME.failures:
             outputs.sweep_parts()
 

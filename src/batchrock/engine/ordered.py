@@ -14,8 +14,8 @@ the window and the part size, never by the job.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import Callable, Coroutine
 
 import msgspec
 
@@ -126,7 +126,7 @@ class Flight:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         self._raise_failure()
         return True

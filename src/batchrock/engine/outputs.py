@@ -8,7 +8,7 @@ A mismatch fails the job loudly (it is never reported Completed) and keeps its c
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import orjson
 

@@ -22,9 +22,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Iterator
 
 from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.engine.config import EngineConfig
@@ -36,9 +36,8 @@ from batchrock.engine.validate import examine_record
 from batchrock.formats.base import Format
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
-from batchrock.storage.base import Location, ObjectStore, read_lines
 from batchrock.jobs.store import FileProgress, JobStore
-
+from batchrock.storage.base import Location, ObjectStore, read_lines
 
 log = logging.getLogger("batchrock.engine")
 
@@ -209,7 +208,7 @@ class JobRunner:
     async def _run_call(self, output: OrderedOutput, call: _Call) -> None:
         results = await self._generate(call.requests)
         model_id, render = self.job.spec.model_id, self.fmt.render
-        for slot, record, request, end, result in zip(call.slots, call.records, call.requests, call.ends, results):
+        for slot, record, request, end, result in zip(call.slots, call.records, call.requests, call.ends, results, strict=True):
             if isinstance(result, BackendError):
                 output.put(slot, Written(error_line(record, result.status, str(result)), end))
             else:
@@ -282,7 +281,7 @@ class JobRunner:
             if not again:
                 break
             await asyncio.sleep(config.retry_base_seconds * (2 ** attempt) * random.uniform(0.5, 1.5))
-            for i, result in zip(again, await self._call_backend([requests[i] for i in again])):
+            for i, result in zip(again, await self._call_backend([requests[i] for i in again]), strict=True):
                 results[i] = result
         return results
 
@@ -305,7 +304,7 @@ class JobRunner:
             self.lease.ensure()
             key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
             self.deps.objects.put_object(self.bucket, key, bytes(buffer), self.kms_key_id)
-            progress = replace(progress, parts=progress.parts + (key,))
+            progress = replace(progress, parts=(*progress.parts, key))
             buffer.clear()
         return self._save(index, replace(progress, input_offset=offset))
 

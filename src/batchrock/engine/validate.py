@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from batchrock.backends.base import GenerationRequest
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import input_objects, output_key
-from batchrock.backends.base import GenerationRequest
 from batchrock.engine.records import InputRecord, is_blank, parse_line
 from batchrock.formats.base import Format, FormatError, request_from_json
 from batchrock.jobs.model import Job
@@ -51,7 +51,8 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
         total, runnable = total + records, runnable or found
         first_problem = first_problem or problem
         if records > config.max_records_per_file:
-            raise JobInvalid(f"s3://{source.bucket}/{info.key} has {records} records; the limit per file is {config.max_records_per_file}.")
+            raise JobInvalid(f"s3://{source.bucket}/{info.key} has {records} records; "
+                             f"the limit per file is {config.max_records_per_file}.")
         files.append(FileProgress(index, info.key, output_key(output, job.job_id, info.key[len(prefix):]), records))
     if total > config.max_records_per_job:
         raise JobInvalid(f"The job has {total} records; the limit per job is {config.max_records_per_job}.")
@@ -66,7 +67,8 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
 def _check_sizes(objects: list[ObjectInfo], source: Location, config: EngineConfig) -> None:
     for info in objects:
         if info.size > config.max_file_bytes:
-            raise JobInvalid(f"s3://{source.bucket}/{info.key} is {info.size} bytes; the limit per file is {config.max_file_bytes}.")
+            raise JobInvalid(f"s3://{source.bucket}/{info.key} is {info.size} bytes; "
+                             f"the limit per file is {config.max_file_bytes}.")
     if sum(info.size for info in objects) > config.max_job_bytes:
         raise JobInvalid(f"The input files add up to more than {config.max_job_bytes} bytes.")
 

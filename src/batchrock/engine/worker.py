@@ -9,6 +9,7 @@ one whose previous worker died (its lease lapsed) — and runs it in a thread of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -131,10 +132,8 @@ class Worker:
 
     def _release(self, held: HeldLease) -> None:
         self._let_lease_lapse(held)
-        try:
+        with contextlib.suppress(StoreUnwritable):  # it lapses instead
             held.release()
-        except StoreUnwritable:
-            pass  # it lapses instead
 
     def _let_lease_lapse(self, held: HeldLease) -> None:
         """No more heartbeats for this lease: once it lapses, a worker resumes the job from its checkpoint."""

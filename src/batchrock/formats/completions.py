@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind, StopReason
 from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
@@ -17,7 +17,8 @@ def _prompt(body: dict[str, Any], name: str) -> str:
 
 class TitanText:
     name = "titan-text"
-    _REASONS = {StopReason.END: "FINISH", StopReason.LENGTH: "LENGTH", StopReason.STOP_SEQUENCE: "STOP_CRITERIA_MET"}
+    _REASONS: ClassVar[dict[StopReason, str]] = {StopReason.END: "FINISH", StopReason.LENGTH: "LENGTH",
+                                                 StopReason.STOP_SEQUENCE: "STOP_CRITERIA_MET"}
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)

@@ -22,7 +22,8 @@ class Nova:
         config = require_object(body.get("inferenceConfig") or {}, "inferenceConfig")
         where = "inferenceConfig"
         # the documented camelCase names, and the snake_case ones much public code sends
-        max_tokens = int_in(config, "maxTokens", 1, 10_000, where=where) or int_in(config, "max_new_tokens", 1, 10_000, where=where)
+        max_tokens = (int_in(config, "maxTokens", 1, 10_000, where=where)
+                      or int_in(config, "max_new_tokens", 1, 10_000, where=where))
         return GenerationRequest(
             kind=RequestKind.CHAT,
             messages=parse_turns(body.get("messages")),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,7 @@ class SystemClock:
     """UTC now, truncated to milliseconds: the precision the API reports and filters on."""
 
     def now(self) -> datetime:
-        return _to_millis(datetime.now(timezone.utc))
+        return _to_millis(datetime.now(UTC))
 
 
 class OffsetClock:
@@ -37,7 +37,7 @@ class OffsetClock:
     def now(self) -> datetime:
         with self._lock:
             offset = self._offset
-        return _to_millis(datetime.now(timezone.utc) + offset)
+        return _to_millis(datetime.now(UTC) + offset)
 
 
 class FileOffsetClock:
@@ -52,4 +52,4 @@ class FileOffsetClock:
             offset = float(self.path.read_text().strip() or 0)
         except (OSError, ValueError):
             offset = 0.0
-        return _to_millis(datetime.now(timezone.utc) + timedelta(seconds=offset))
+        return _to_millis(datetime.now(UTC) + timedelta(seconds=offset))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from batchrock.jobs.model import FailureKind, JobStatus as S
+from batchrock.jobs.model import FailureKind
+from batchrock.jobs.model import JobStatus as S
 
 ALLOWED: dict[S, frozenset[S]] = {
     S.SUBMITTED: frozenset({S.VALIDATING, S.STOPPING, S.EXPIRED, S.FAILED}),

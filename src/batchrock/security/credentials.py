@@ -56,7 +56,7 @@ class Directory:
     bucket_owners: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, document: dict[str, Any]) -> "Directory":
+    def parse(cls, document: dict[str, Any]) -> Directory:
         keys: dict[str, Principal] = {}
         roles: dict[str, dict[str, Role]] = {}
         for account in document.get("accounts", []):

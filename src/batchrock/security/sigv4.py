@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from botocore.auth import SigV4Auth, SigV4QueryAuth
@@ -76,7 +76,8 @@ def read_claim(request: SignedRequest) -> Claim:
             raise MissingAuthenticationToken("Missing Authentication Token")
         if query.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
             raise IncompleteSignature("X-Amz-Algorithm must be AWS4-HMAC-SHA256.")
-        scope, signed, signature = query.get("X-Amz-Credential", ""), query.get("X-Amz-SignedHeaders", ""), query["X-Amz-Signature"]
+        scope, signed = query.get("X-Amz-Credential", ""), query.get("X-Amz-SignedHeaders", "")
+        signature = query["X-Amz-Signature"]
         stamp, presigned = query.get("X-Amz-Date", ""), True
         expires = int(query.get("X-Amz-Expires", "0")) if query.get("X-Amz-Expires", "0").isdigit() else -1
     parts = _SCOPE.fullmatch(scope)
@@ -98,7 +99,7 @@ def check_time(claim: Claim, now: datetime) -> None:
         if len(stamp) != 16 or stamp[8] != "T" or stamp[15] != "Z":
             raise ValueError(stamp)
         moment = datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]), int(stamp[11:13]),
-                          int(stamp[13:15]), tzinfo=timezone.utc)
+                          int(stamp[13:15]), tzinfo=UTC)
     except ValueError:
         raise IncompleteSignature("x-amz-date must be in the form YYYYMMDDTHHMMSSZ.") from None
     if claim.presigned:

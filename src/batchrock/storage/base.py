@@ -8,8 +8,9 @@ the output object from the parts its checkpoint lists, in order.
 from __future__ import annotations
 
 import re
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Generator, Iterator, Protocol
+from typing import BinaryIO, Protocol
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)(?:/(?P<key>.*))?")
 
@@ -28,13 +29,13 @@ class Location:
     key: str
 
     @classmethod
-    def parse(cls, uri: str) -> "Location":
+    def parse(cls, uri: str) -> Location:
         found = _S3_URI.fullmatch(uri)
         if found is None:
             raise ValueError(f"{uri} is not an s3://bucket/key URI")
         return cls(found["bucket"], found["key"] or "")
 
-    def child(self, name: str) -> "Location":
+    def child(self, name: str) -> Location:
         prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
         return Location(self.bucket, prefix + name)
 

@@ -11,8 +11,9 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from batchrock.storage.base import ObjectInfo, ObjectMissing, StorageError
 
@@ -50,10 +51,8 @@ class LocalObjectStore:
         lives there too; a write that would eat into it fails as if the disk were full."""
         self.root = root
         self.buckets = root / "buckets"
-        try:
+        with contextlib.suppress(OSError):  # a read-only data dir: reads still work, writes fail with the OS's reason
             self.buckets.mkdir(parents=True, exist_ok=True)
-        except OSError:  # a read-only data dir: reads still work, writes fail with the OS's reason
-            pass
         self.keep_free_bytes = keep_free_bytes
         self._store_device = root.stat().st_dev
 
@@ -93,15 +92,18 @@ class LocalObjectStore:
         return ObjectInfo(key, path.stat().st_size) if path.is_file() else None
 
     def open_read(self, bucket: str, key: str, start: int = 0) -> BinaryIO:
-        path = self.path_of(bucket, key)
+        stream = self._open(bucket, key)
+        stream.seek(start)
+        return stream
+
+    def _open(self, bucket: str, key: str) -> BinaryIO:
+        """The object's file, open for reading; the caller closes it."""
         try:
-            stream = open(path, "rb")
+            return open(self.path_of(bucket, key), "rb")
         except FileNotFoundError:
             raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
         except OSError as error:
             raise StorageError(f"cannot read s3://{bucket}/{key}: {error.strerror}") from None
-        stream.seek(start)
-        return stream
 
     def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
         _refuse_kms(kms_key_id)
@@ -163,7 +165,7 @@ class LocalObjectStore:
     def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
         _refuse_kms(kms_key_id)
         paths = [self.path_of(bucket, source) for source in sources]
-        for source, path in zip(sources, paths):
+        for source, path in zip(sources, paths, strict=True):
             if not path.is_file():
                 raise ObjectMissing(f"s3://{bucket}/{source} does not exist")
         self._write_atomically(self.path_of(bucket, key), paths)

@@ -12,7 +12,8 @@ import logging
 import random
 import threading
 import time
-from typing import Any, BinaryIO, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, TypeVar
 
 from batchrock.storage.base import ObjectInfo, ObjectMissing, ObjectStore, StorageError
 from batchrock.storage.local import UnsafeKey

@@ -7,7 +7,9 @@ composing needs part by part, server-side copies (UploadPartCopy) included.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterator
+import contextlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import botocore.session
 from botocore.config import Config
@@ -117,10 +119,8 @@ class S3ObjectStore:
             body.close()
 
     def _abort(self, bucket: str, key: str, upload_id: str) -> None:
-        try:
+        with contextlib.suppress(StorageError):  # the bucket's lifecycle rules reap it; the error that matters is the one raised
             self._call(f"s3://{bucket}/{key}", "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-        except StorageError:
-            pass  # the bucket's lifecycle rules reap it; the error that matters is the one raised
 
 
 def _group_parts(sizes: list[int], min_part_size: int) -> list[list[int]]:

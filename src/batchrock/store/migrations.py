@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, select, text, update
 
-from batchrock.store import schema
 from batchrock.jobs.timecodec import now_micros
+from batchrock.store import schema
 
 Migration = tuple[str, Callable[[Connection], None]]
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, bindparam, case, create_engine, delete, event, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-
-import orjson
 
 from batchrock.jobs.model import FailureKind, Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
 from batchrock.jobs.store import (
@@ -161,7 +161,7 @@ class SqlJobStore:
             cursor.close()
         finally:
             connection.close()
-        return None if row is None else row_to_job(dict(zip(names, row)))
+        return None if row is None else row_to_job(dict(zip(names, row, strict=True)))
 
     def _compiled(self, statement: Any) -> tuple[str, list[str] | None]:
         cached = self._compiled_cache.get(id(statement))

@@ -101,7 +101,7 @@ def serve_batches(channel: Channel, backend: Backend, inbox: Inbox, cap: int) ->
         batch = inbox.take(cap)
         channel.send({"op": "started", "ids": [ident for ident, _, _ in batch]})
         results = run_batch(loop, backend, batch)
-        items = [[ident, encode_result(result)] for (ident, _, _), result in zip(batch, results)]
+        items = [[ident, encode_result(result)] for (ident, _, _), result in zip(batch, results, strict=True)]
         channel.send({"op": "done", "items": items})
 
 

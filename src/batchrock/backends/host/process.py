@@ -8,6 +8,7 @@ the Python traceback ``faulthandler`` prints on a native crash).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -88,7 +89,7 @@ class HostProcess:
         self._drain.start()
 
     @classmethod
-    def start(cls, backend: str, options: dict[str, Any], label: str) -> "HostProcess":
+    def start(cls, backend: str, options: dict[str, Any], label: str) -> HostProcess:
         """Spawn, hand over the backend, and wait until it is ready; HostStartFailed if it dies first."""
         ours, theirs = socket.socketpair()
         try:
@@ -104,20 +105,16 @@ class HostProcess:
         return host
 
     def _handshake(self, backend: str, options: dict[str, Any]) -> None:
-        try:
+        with contextlib.suppress(OSError):  # it died already; the exit below says how
             self.channel.send({"op": "start", "backend": backend, "options": options})
-        except OSError:
-            pass  # it died already; the exit below says how
         frame = self.channel.receive()
         if frame is None or frame.get("op") != "ready":
             raise HostStartFailed(self.wait())
 
     def send(self, frame: dict[str, Any]) -> None:
         """Send, or drop the frame if the host just died: the supervisor resends what it had in flight."""
-        try:
+        with contextlib.suppress(OSError):
             self.channel.send(frame)
-        except OSError:
-            pass
 
     def receive(self) -> dict[str, Any] | None:
         return self.channel.receive()

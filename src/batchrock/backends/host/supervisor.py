@@ -26,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 from batchrock.backends.base import BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.backends.host.process import HostExit, HostProcess, HostStartFailed

@@ -17,6 +17,7 @@ the GenerationRequest's fields (msgspec writes Structs and enums as they are); a
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -58,10 +59,8 @@ class Channel:
         return frame
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._reader.close()
         self.sock.close()
 
