@@ -81,9 +81,6 @@ class ServiceModel:
                 return route, labels
         return None
 
-    def path_exists(self, raw_path: str) -> bool:
-        return any(route.pattern.fullmatch(raw_path) for route in self.routes)
-
     def status_for(self, code: str, fallback: int) -> int:
         """The HTTP status the model gives an error shape."""
         if code not in self.model.shape_names:

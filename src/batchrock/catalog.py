@@ -4,6 +4,11 @@ The built-in default lives in ``catalog_default.toml``; ``--catalog FILE`` (or
 ``BATCHROCK_CATALOG``) replaces it. Model paths of the form ``package:NAME/FILE`` point into
 an installed Python package (the GGUF files that PyPI packages ship), found without
 importing the package.
+
+Each ``[backends.NAME]`` table's keys are checked against the options its backend declares
+when the catalog loads, so a misspelt key stops ``batchrock serve`` (and ``batchrock models``)
+at once, naming the key. A backend that is not installed, or fails to load, is left for the
+jobs that name it to fail on.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from batchrock.backends.base import BadBackendOptions
+from batchrock.backends.registry import BackendRegistry, UnknownBackend
 
 _DEFAULT = Path(__file__).with_name("catalog_default.toml")
 _PROFILE_PREFIX = re.compile(r"^(us|eu|apac|global|us-gov|ca|jp|au)\.")
@@ -59,9 +67,23 @@ class Catalog:
                 raise CatalogError(f"catalog model {entry.get('match')} names unknown backend {entry.get('backend')!r}")
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Catalog:
+    def load(cls, path: Path | None = None, backends: BackendRegistry | None = None) -> Catalog:
         with open(path or _DEFAULT, "rb") as handle:
-            return cls(tomllib.load(handle))
+            catalog = cls(tomllib.load(handle))
+        catalog.check_options(BackendRegistry.from_entry_points() if backends is None else backends)
+        return catalog
+
+    def check_options(self, backends: BackendRegistry) -> None:
+        for name, table in self.backends.items():
+            kind = table.get("backend")
+            if not isinstance(kind, str):
+                raise CatalogError(f"catalog backend {name!r} names no backend (backend = \"...\")")
+            try:
+                backends.options_for(kind, {key: value for key, value in table.items() if key != "backend"})
+            except UnknownBackend:
+                continue
+            except BadBackendOptions as error:
+                raise CatalogError(f"catalog backend {name!r}: {error}") from None
 
     def resolve(self, model_id: str) -> ModelEntry | None:
         bare = bare_model_id(model_id)

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from batchrock.api.app import create_app
 from batchrock.api.identity import Authenticator
-from batchrock.backends import registry
+from batchrock.backends.registry import BackendRegistry
 from batchrock.catalog import Catalog
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.runner import RunDeps
@@ -51,6 +51,7 @@ class Runtime:
     service: JobService
     objects: ObjectStore
     catalog: Catalog
+    backends: BackendRegistry  # every backend a job here uses; closed with the runtime
     engine: EngineConfig
     credentials: CredentialsFile | None
     policy: Policy
@@ -58,6 +59,8 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> Runtime:
+        backends = BackendRegistry.from_entry_points()
+        catalog = Catalog.load(settings.catalog_path, backends)  # first: a bad catalog stops start-up at once
         store = store_for(settings)
         clock = clock or clock_for(settings)
         credentials = CredentialsFile(settings.credentials_file) if settings.credentials_file else None
@@ -67,12 +70,12 @@ class Runtime:
         service = JobService(store, clock, TokenSigner(secret), policy,
                              default_page_size=settings.default_page_size, max_tags=settings.max_tags_per_resource)
         shutdown = threading.Event()
-        return cls(settings, store, clock, service, object_store_for(settings, shutdown), Catalog.load(settings.catalog_path),
+        return cls(settings, store, clock, service, object_store_for(settings, shutdown), catalog, backends,
                    engine or EngineConfig(), credentials, policy, shutdown)
 
     def worker(self) -> Worker:
         deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id(), self.shutdown)
-        return Worker(deps, self.catalog, self.policy)
+        return Worker(deps, self.catalog, self.policy, self.backends)
 
     def app(self) -> Starlette:
         @asynccontextmanager
@@ -91,5 +94,5 @@ class Runtime:
         return create_app(self.settings, self.service, authenticator, lifespan=lifespan)
 
     def close(self) -> None:
-        registry.close_all()  # model hosts and connection pools end with the process's backends
+        self.backends.close()  # model hosts and connection pools end with the process's backends
         self.store.close()

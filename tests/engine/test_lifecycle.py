@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from batchrock.backends.registry import BackendRegistry
 from batchrock.catalog import Catalog
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.lease import HeldLease
@@ -152,7 +153,9 @@ def in_process(tmp_path: Path) -> Iterator[InProcess]:
     deps = RunDeps(store, LocalObjectStore(tmp_path), clock, EngineConfig(progress_seconds=0.0), "w1")
     service = JobService(store, clock, TokenSigner(b"k" * 32), Policy(None), default_page_size=10, max_tags=5)
     write_jsonl(tmp_path / "buckets/bucket/in/a.jsonl", records(20))
-    yield InProcess(store, service, JobLifecycle(deps, catalog, Policy(None)), deps)
+    backends = BackendRegistry.from_entry_points()
+    yield InProcess(store, service, JobLifecycle(deps, catalog, Policy(None), backends), deps)
+    backends.close()
     store.close()
 
 

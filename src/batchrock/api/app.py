@@ -20,7 +20,7 @@ from starlette.routing import Route as StarletteRoute
 
 from batchrock import awsmodel
 from batchrock.api import protocol
-from batchrock.api.handlers import EXTRA_HEADERS, HANDLERS, Context
+from batchrock.api.handlers import HANDLERS, Context
 from batchrock.api.identity import Authenticator
 from batchrock.errors import (
     HeadersTooLarge,
@@ -91,10 +91,9 @@ class ControlPlane:
             result = handler(context, params)  # one indexed read: cheaper inline than a thread hop
         else:
             result = await run_in_threadpool(handler, context, params)
-        extra = result.pop(EXTRA_HEADERS, {})
-        encoded = protocol.encode_output(operation.output_shape, result)
+        encoded = protocol.encode_output(operation.output_shape, result.output)
         status = int(operation.http.get("responseCode", 200))
-        return status, orjson.dumps(encoded) if encoded else None, extra
+        return status, orjson.dumps(encoded) if encoded else None, result.headers
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

@@ -24,7 +24,6 @@ _ACCOUNT_KEY = re.compile(r"[0-9]{12}")
 @dataclass(frozen=True)
 class Caller:
     owner: Owner
-    access_key: str
 
 
 class Authenticator:
@@ -40,7 +39,7 @@ class Authenticator:
         check_time(claim, self.now())
         if self.regions is not None and claim.region not in self.regions:
             raise AccessDenied(f"This server does not serve the region {claim.region}.")
-        return Caller(Owner(self._account(request, claim), claim.region), claim.access_key)
+        return Caller(Owner(self._account(request, claim), claim.region))
 
     def _account(self, request: SignedRequest, claim: Claim) -> str:
         if self.credentials is None:

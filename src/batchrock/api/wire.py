@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from batchrock import awsmodel
 from batchrock.jobs.model import (
+    COUNT_MEMBERS,
     InvocationType,
     Job,
     JobSpec,
@@ -101,16 +104,26 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "timeoutDurationInHours": spec.timeout_hours,
         "jobExpirationTime": job.expiration_time,
         "modelInvocationType": invocation.value,
-        "totalRecordCount": counts.total,
-        "processedRecordCount": counts.processed,
-        "successRecordCount": counts.success,
-        "errorRecordCount": counts.error,
+        **{member: value for member, value in counts.by_member().items() if member in _modelled_counts()},
     })
 
 
-def token_headers(job: Job) -> dict[str, str]:
-    """Token counts for live progress views; headers, because the Get output shape has no such members."""
-    return {
-        "x-batchrock-input-tokens": str(job.counts.input_tokens),
-        "x-batchrock-output-tokens": str(job.counts.output_tokens),
-    }
+@lru_cache(maxsize=1)
+def _modelled_counts() -> frozenset[str]:
+    """The count members the service model gives a job, in Get and in List alike."""
+    model = awsmodel.load().model
+    members = set(COUNT_MEMBERS.values())
+    for shape in ("GetModelInvocationJobResponse", "ModelInvocationJobSummary"):
+        members &= set(model.shape_for(shape).members)
+    return frozenset(members)
+
+
+def count_headers(job: Job) -> dict[str, str]:
+    """The counts the model has no member for (the tokens), as headers for live progress views."""
+    return {count_header(name): str(getattr(job.counts, name))
+            for name, member in COUNT_MEMBERS.items() if member not in _modelled_counts()}
+
+
+def count_header(name: str) -> str:
+    """``input_tokens`` -> ``x-batchrock-input-tokens``."""
+    return f"x-batchrock-{name.replace('_', '-')}"

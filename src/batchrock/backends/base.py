@@ -3,16 +3,19 @@
 Requests and results are msgspec Structs: one of each is built for every record, and a Struct
 costs a fraction of a dataclass to build; the model host sends them over its socket as they are.
 
-A backend is a plugin: it registers a factory under a name in ``backends.registry``, the
-built-ins exactly like third-party ones. One backend instance serves every job that names
-the same backend model, so a loaded model is shared across jobs.
+A backend is a plugin: a ``batchrock.backends`` entry point names its factory
+(``BackendFactory``), the built-ins exactly like third-party ones, and ``backends.registry``
+loads it by name. The factory declares the catalog keys the backend takes (its
+``BackendOptions`` subclass). One backend instance serves every job that names the same
+backend model, so a loaded model is shared across jobs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -104,3 +107,44 @@ class ContinuousBackend(Protocol):
 
     # One step of the model; the requests that ended in it. A failure fails requests, never raises.
     def step(self) -> list[tuple[Hashable, GenerationResult | BackendError]]: ...
+
+
+class BackendOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The catalog keys every backend takes; a backend's own options subclass this. Where it runs,
+    and how a job feeds it (read by the registry, the engine and the model host)."""
+
+    hosted: bool | None = None             # in a model host process; None: the backend's own default
+    max_in_flight: int | None = None       # records a job keeps in flight on it; None: the engine's --batch-size
+    requests_per_call: int | None = None   # requests a job hands it in one call; None: the backend's own default
+    host_batch: int | None = None          # requests its model host hands the model at once; None: ``parallel`` or 64
+
+
+class BadBackendOptions(ValueError):
+    """A catalog entry's options do not fit its backend (an unknown key, a wrong type)."""
+
+
+OptionsT = TypeVar("OptionsT", bound=BackendOptions)
+
+
+class BackendFactory(Protocol):
+    """What a ``batchrock.backends`` entry point names: a backend class, or a ``Factory``."""
+
+    @property
+    def options_type(self) -> type[BackendOptions]: ...
+
+    @property
+    def hosted(self) -> bool: ...  # it runs in a model host unless the catalog says ``hosted = false``
+
+    def __call__(self, options: Any) -> Backend: ...  # an instance of ``options_type`` in, a backend out
+
+
+@dataclass(frozen=True)
+class Factory(Generic[OptionsT]):
+    """A function as a backend factory, for a plugin that picks its backend class by option."""
+
+    options_type: type[OptionsT]
+    create: Callable[[OptionsT], Backend]
+    hosted: bool = False
+
+    def __call__(self, options: OptionsT) -> Backend:
+        return self.create(options)

@@ -37,32 +37,52 @@ import signal
 import sys
 import time
 from collections.abc import Hashable, Sequence
-from typing import Any
 
-from batchrock.backends import registry
-from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.base import (
+    BackendError,
+    BackendOptions,
+    Factory,
+    GenerationRequest,
+    GenerationResult,
+    RequestKind,
+    StopReason,
+)
 
-_CRASH_OPTIONS = ("crash_marker", "crash_on_request", "crash_at_start")
+
+class EchoOptions(BackendOptions, frozen=True):
+    delay_seconds: float = 0.0
+    jitter_seconds: float = 0.0
+    fail_marker: str = "ECHO_FAIL"
+    crash_marker: str | None = None
+    crash_on_request: int = 0
+    crash_at_start: bool = False
+    sample: bool = False
+    error_rate: float = 0.0
+    continuous: bool = False
+    parallel: int = 4
+
+    def __post_init__(self) -> None:
+        crashes = self.crash_marker is not None or self.crash_on_request or self.crash_at_start
+        if crashes and not self.hosted:
+            raise ValueError("the echo backend's crash options need `hosted = true`: they kill the process it runs in")
 
 
 class EchoBackend:
     name = "echo"
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.delay = float(options.get("delay_seconds", 0.0))
-        self.fail_marker = options.get("fail_marker", "ECHO_FAIL")
-        self.crash_marker: str | None = options.get("crash_marker")
-        self.crash_on_request = int(options.get("crash_on_request", 0))
-        self.crash_at_start = bool(options.get("crash_at_start", False))
+    def __init__(self, options: EchoOptions) -> None:
+        self.delay = options.delay_seconds
+        self.fail_marker = options.fail_marker
+        self.crash_marker = options.crash_marker
+        self.crash_on_request = options.crash_on_request
+        self.crash_at_start = options.crash_at_start
         self.seen = 0
-        self.sampler = random.Random() if options.get("sample") else None
-        self.error_rate = float(options.get("error_rate", 0.0))
-        self.jitter = float(options.get("jitter_seconds", 0.0))
-        if "max_in_flight" in options:
-            self.max_in_flight = int(options["max_in_flight"])
-        self.requests_per_call = int(options.get("requests_per_call", 1 if self.delay or self.jitter else 64))
-        if any(key in options for key in _CRASH_OPTIONS) and not options.get("hosted"):
-            raise ValueError("the echo backend's crash options need `hosted = true`: they kill the process it runs in")
+        self.sampler = random.Random() if options.sample else None
+        self.error_rate = options.error_rate
+        self.jitter = options.jitter_seconds
+        self.max_in_flight = options.max_in_flight
+        default_call = 1 if self.delay or self.jitter else 64
+        self.requests_per_call = default_call if options.requests_per_call is None else options.requests_per_call
 
     def warm_up(self) -> None:
         if self.crash_at_start:
@@ -106,9 +126,9 @@ class EchoBackend:
 
 
 class SteppingEchoBackend(EchoBackend):
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: EchoOptions) -> None:
         super().__init__(options)
-        self.parallel = int(options.get("parallel", 4))
+        self.parallel = options.parallel
         self._steps_left: dict[Hashable, tuple[GenerationRequest, int]] = {}
 
     @property
@@ -152,9 +172,8 @@ def _hash_vector(text: str, dimensions: int, normalize: bool) -> tuple[float, ..
     return tuple(values)
 
 
-def _create(options: dict[str, Any]) -> EchoBackend:
-    return SteppingEchoBackend(options) if options.get("continuous") else EchoBackend(options)
+def _create(options: EchoOptions) -> EchoBackend:
+    return SteppingEchoBackend(options) if options.continuous else EchoBackend(options)
 
 
-def register_plugin() -> None:
-    registry.register("echo", _create)
+factory = Factory(EchoOptions, _create)  # the ``echo`` entry point

@@ -13,19 +13,27 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from batchrock.backends import registry
-from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, StopReason
+from batchrock.backends.text import before_stop, find_stop, render_prompt
+
+
+class TransformersOptions(BackendOptions, frozen=True):
+    model_path: str
+    device: str = "auto"  # "auto": CUDA when there is one, else the CPU
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
 
 
 class TransformersBackend:
     name = "transformers"
+    options_type = TransformersOptions
+    hosted = True
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.model_path = str(options["model_path"])
-        self.device = str(options.get("device", "auto"))
-        self.dtype = str(options.get("dtype", "auto"))
+    def __init__(self, options: TransformersOptions) -> None:
+        self.model_path = options.model_path
+        self.device = options.device
+        self.dtype = options.dtype
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -46,10 +54,9 @@ class TransformersBackend:
         self._tokenizer, self._model = tokenizer, model
 
     def _prompt(self, request: GenerationRequest) -> str:
-        if request.kind is RequestKind.COMPLETION or not getattr(self._tokenizer, "chat_template", None):
-            return request.prompt or "\n".join(m.text for m in request.messages)
-        messages = ([{"role": "system", "content": request.system}] if request.system else [])
-        messages += [{"role": m.role, "content": m.text} for m in request.messages]
+        return render_prompt(request, self._chat_template if getattr(self._tokenizer, "chat_template", None) else None)
+
+    def _chat_template(self, messages: list[dict[str, str]]) -> str:
         return str(self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
     def warm_up(self) -> None:
@@ -88,17 +95,12 @@ class TransformersBackend:
             new = row[prompt_length:]
             produced = int((new != self._tokenizer.pad_token_id).sum())
             text = self._tokenizer.decode(new, skip_special_tokens=True)
-            reason, matched = (StopReason.LENGTH if produced >= request.max_tokens else StopReason.END), None
-            for stop in request.stop_sequences:
-                if stop and stop in text:
-                    text, reason, matched = text[: text.index(stop)], StopReason.STOP_SEQUENCE, stop
-                    break
+            reason = StopReason.LENGTH if produced >= request.max_tokens else StopReason.END
+            matched = find_stop(text, request.stop_sequences)
+            if matched is not None:
+                text, reason = before_stop(text, matched), StopReason.STOP_SEQUENCE
             results.append(GenerationResult(text.strip(), reason, matched, int(mask.sum()), produced))
         return results
 
     def close(self) -> None:
         self._model = None
-
-
-def register_plugin() -> None:
-    registry.register("transformers", TransformersBackend, hosted=True)

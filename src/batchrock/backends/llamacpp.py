@@ -25,26 +25,37 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from batchrock.backends import registry
-from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.text import before_stop, render_prompt
 
 _SEED = 1234
 
 Outcome = GenerationResult | BackendError
 
 
+class LlamaCppOptions(BackendOptions, frozen=True):
+    model_path: str
+    n_ctx: int = 2048
+    n_threads: int | None = None  # None: every core
+    n_batch: int = 512
+    embedding: bool = False
+    parallel: int = 8
+
+
 class LlamaCppBackend:
     """Its stepping methods have one driver at a time: the model host's loop, or ``generate``."""
 
     name = "llamacpp"
+    options_type = LlamaCppOptions
+    hosted = True
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.model_path = str(options["model_path"])
-        self.n_ctx = int(options.get("n_ctx", 2048))
-        self.n_threads = int(options.get("n_threads", os.cpu_count() or 2))
-        self.n_batch = int(options.get("n_batch", 512))
-        self.embedding = bool(options.get("embedding", False))
-        self.parallel = max(1, int(options.get("parallel", 8)))
+    def __init__(self, options: LlamaCppOptions) -> None:
+        self.model_path = options.model_path
+        self.n_ctx = options.n_ctx
+        self.n_threads = options.n_threads or os.cpu_count() or 2
+        self.n_batch = options.n_batch
+        self.embedding = options.embedding
+        self.parallel = max(1, options.parallel)
         self._decoder: Any = None
         self._model: Any = None
         self._formatter: Any = None
@@ -107,7 +118,7 @@ class LlamaCppBackend:
 
     def admit(self, key: Hashable, request: GenerationRequest) -> BackendError | None:
         """Start ``request`` in a free slot under ``key``; or its error, at once, if it cannot run."""
-        from batchrock.backends.llamacpp_batch import Sequence as Decoding
+        from batchrock.backends.llamacpp_batch import Decoding
 
         if request.kind is RequestKind.EMBEDDING:
             return BackendError("this llama.cpp model is not loaded for embeddings", status=400)
@@ -131,10 +142,9 @@ class LlamaCppBackend:
         return [(key, _result(sequence)) for key, sequence in finished]
 
     def _prompt(self, request: GenerationRequest) -> str:
-        if request.kind is RequestKind.COMPLETION or self._formatter is None:
-            return request.prompt or "\n".join(m.text for m in request.messages)
-        messages = ([{"role": "system", "content": request.system}] if request.system else [])
-        messages += [{"role": m.role, "content": m.text} for m in request.messages]
+        return render_prompt(request, None if self._formatter is None else self._chat_template)
+
+    def _chat_template(self, messages: list[dict[str, str]]) -> str:
         return str(self._formatter(messages=messages).prompt)
 
     def close(self) -> None:
@@ -145,10 +155,6 @@ class LlamaCppBackend:
 
 def _result(sequence: Any) -> GenerationResult:
     text = sequence.text.decode("utf-8", errors="replace")
-    text = text[: text.index(sequence.matched)] if sequence.matched is not None else text.strip()
+    text = before_stop(text, sequence.matched) if sequence.matched is not None else text.strip()
     return GenerationResult(text, sequence.reason or StopReason.END, sequence.matched, len(sequence.prompt),
                             len(sequence.tokens))
-
-
-def register_plugin() -> None:
-    registry.register("llamacpp", LlamaCppBackend, hosted=True)

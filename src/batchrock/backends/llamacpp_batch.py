@@ -31,6 +31,7 @@ import llama_cpp as L
 import numpy as np
 
 from batchrock.backends.base import StopReason
+from batchrock.backends.text import find_stop
 
 _SEED = 1234
 
@@ -38,7 +39,7 @@ Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass
-class Sequence:
+class Decoding:
     prompt: list[int]
     max_tokens: int
     temperature: float | None
@@ -61,7 +62,7 @@ class Sequence:
 @dataclass
 class _Slot(Generic[Key]):
     key: Key
-    sequence: Sequence
+    sequence: Decoding
 
 
 class BatchDecoder(Generic[Key]):
@@ -94,7 +95,7 @@ class BatchDecoder(Generic[Key]):
     def free_slots(self) -> int:
         return self.n_seq - len(self.slots)
 
-    def admit(self, key: Key, sequence: Sequence) -> None:
+    def admit(self, key: Key, sequence: Decoding) -> None:
         """Give ``sequence`` a free slot; its prompt is prefilled from the next step on."""
         if not sequence.prompt:
             raise ValueError("a sequence needs at least one prompt token")
@@ -107,7 +108,7 @@ class BatchDecoder(Generic[Key]):
             sequence.prefilled = sequence.reused = shared
         self.slots[seq_id] = _Slot(key, sequence)
 
-    def step(self) -> list[tuple[Key, Sequence]]:
+    def step(self) -> list[tuple[Key, Decoding]]:
         """Decode one batch; returns the sequences that ended in it (their slots are free again)."""
         rows = self._fill()
         if self.batch.n_tokens and L.llama_decode(self.ctx, self.batch) != 0:
@@ -120,7 +121,7 @@ class BatchDecoder(Generic[Key]):
                 self._release(seq_id)
         return finished
 
-    def abandon(self) -> list[tuple[Key, Sequence]]:
+    def abandon(self) -> list[tuple[Key, Decoding]]:
         """Drop every sequence (after a failed decode the cache cannot be trusted); they are returned unfinished."""
         dropped = [(slot.key, slot.sequence) for slot in self.slots.values()]
         self.slots.clear()
@@ -182,7 +183,7 @@ class BatchDecoder(Generic[Key]):
         pointer = L.llama_get_logits_ith(self.ctx, row)
         return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,))
 
-    def _sample(self, sequence: Sequence, row: int) -> int:
+    def _sample(self, sequence: Decoding, row: int) -> int:
         logits = self._logits(row)
         if not sequence.temperature:
             return int(np.argmax(logits))
@@ -200,7 +201,7 @@ class BatchDecoder(Generic[Key]):
             probabilities = probabilities * mask / (probabilities * mask).sum()
         return int(sequence.rng.choice(self.n_vocab, p=probabilities))
 
-    def _finished(self, sequence: Sequence, token: int) -> bool:
+    def _finished(self, sequence: Decoding, token: int) -> bool:
         """Take ``token`` into ``sequence`` unless it ends it; True when the sequence is over."""
         if L.llama_vocab_is_eog(self.vocab, token):
             sequence.reason = StopReason.END
@@ -208,11 +209,10 @@ class BatchDecoder(Generic[Key]):
         sequence.tokens.append(token)
         sequence.text += self._piece(token)
         if sequence.stop_sequences:
-            text = sequence.text.decode("utf-8", errors="ignore")
-            for stop in sequence.stop_sequences:
-                if stop and stop in text:
-                    sequence.reason, sequence.matched = StopReason.STOP_SEQUENCE, stop
-                    return True
+            matched = find_stop(sequence.text.decode("utf-8", errors="ignore"), sequence.stop_sequences)
+            if matched is not None:
+                sequence.reason, sequence.matched = StopReason.STOP_SEQUENCE, matched
+                return True
         if len(sequence.tokens) >= sequence.max_tokens:
             sequence.reason = StopReason.LENGTH
             return True

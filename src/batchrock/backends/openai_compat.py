@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
-from batchrock.backends import registry
-from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.text import chat_messages
 
 _FINISH = {"stop": StopReason.END, "length": StopReason.LENGTH}
 # below the 5 s idle timeout of uvicorn (vLLM, SGLang, llama-cpp-python): we drop an idle connection
@@ -142,15 +142,24 @@ class _Pool:
     limit: asyncio.Semaphore
 
 
+class OpenAIOptions(BackendOptions, frozen=True):
+    base_url: str
+    model: str = "default"
+    api_key: str | None = None
+    timeout_seconds: float = 120
+
+
 class OpenAICompatBackend:
     name = "openai"
+    options_type = OpenAIOptions
+    hosted = False
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.base_url = str(options["base_url"]).rstrip("/")
-        self.model = str(options.get("model", "default"))
-        self.api_key = options.get("api_key")
-        self.timeout = float(options.get("timeout_seconds", 120))
-        self.max_in_flight = max(1, int(options.get("max_in_flight", 8)))
+    def __init__(self, options: OpenAIOptions) -> None:
+        self.base_url = options.base_url.rstrip("/")
+        self.model = options.model
+        self.api_key = options.api_key
+        self.timeout = options.timeout_seconds
+        self.max_in_flight = max(1, 8 if options.max_in_flight is None else options.max_in_flight)
         self._lock = threading.Lock()
         self._current: _Pool | None = None
 
@@ -229,9 +238,7 @@ class OpenAICompatBackend:
             "stop": list(request.stop_sequences) or None, "seed": 1234}.items() if value is not None}
         if request.kind is RequestKind.COMPLETION:
             return "/v1/completions", {"model": self.model, "prompt": request.prompt or "", **sampling}
-        messages = ([{"role": "system", "content": request.system}] if request.system else [])
-        messages += [{"role": m.role, "content": m.text} for m in request.messages]
-        return "/v1/chat/completions", {"model": self.model, "messages": messages, **sampling}
+        return "/v1/chat/completions", {"model": self.model, "messages": chat_messages(request), **sampling}
 
     def _result(self, request: GenerationRequest, answer: dict[str, Any]) -> GenerationResult:
         usage = answer.get("usage") or {}
@@ -259,7 +266,3 @@ async def _shut(session: aiohttp.ClientSession) -> None:
 
 def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__  # a timeout's str() is empty
-
-
-def register_plugin() -> None:
-    registry.register("openai", OpenAICompatBackend)

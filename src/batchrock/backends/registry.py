@@ -1,107 +1,149 @@
-"""Backend plugins by name. Built-ins register here the same way as third-party ones
-(``batchrock.backends`` entry points are loaded too).
+"""Backends by name: the ``batchrock.backends`` entry points, the built-ins' among them.
 
-A backend registered ``hosted`` (the in-process model runners: llama.cpp, transformers,
-MiniLM) runs in a model host process (``backends.host``), so a crash in native code takes
-nothing else down; the catalog option ``hosted = true|false`` overrides that per backend.
+An entry point names a backend factory (``base.BackendFactory``): its typed options and
+whether it runs hosted. Entry points load one at a time, when a catalog or a job names them, so
+an echo job never imports aiohttp or numpy. One that fails to load (an import error, an object
+that is no factory) is logged once and skipped: the other backends keep working, and a job
+naming it fails saying why.
+
+A backend that runs ``hosted`` (the in-process model runners: llama.cpp, transformers, MiniLM)
+runs in a model host process (``backends.host``), so a crash in native code takes nothing else
+down; the catalog option ``hosted = true|false`` overrides that per backend.
+
+``Runtime`` builds one registry per process and closes it on shutdown, closing every backend it
+made (model hosts and connection pools end with them).
 """
 
 from __future__ import annotations
 
-import importlib
+import logging
 import threading
-from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import Any
+from collections.abc import Iterable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, cast
 
-from batchrock.backends.base import Backend
+import msgspec
 
-BackendFactory = Callable[[dict[str, Any]], Backend]
+from batchrock.backends.base import Backend, BackendFactory, BackendOptions, BadBackendOptions
 
-_FACTORIES: dict[str, BackendFactory] = {}
-_HOSTED: set[str] = set()
-_INSTANCES: dict[tuple[str, str], Backend] = {}
-_LOCK = threading.Lock()
+GROUP = "batchrock.backends"
+
+log = logging.getLogger("batchrock.backends")
 
 
 class UnknownBackend(LookupError):
-    pass
+    """No backend goes by that name, or its plugin failed to load."""
 
 
-def register(name: str, factory: BackendFactory, hosted: bool = False) -> None:
-    _FACTORIES[name] = factory
-    if hosted:
-        _HOSTED.add(name)
-    else:
-        _HOSTED.discard(name)
+class BackendRegistry:
+    def __init__(self, entries: Iterable[EntryPoint] = ()) -> None:
+        self._entries: dict[str, EntryPoint] = {}
+        for entry in entries:
+            self._entries.setdefault(entry.name, entry)  # the first on sys.path wins, as imports do
+        self._factories: dict[str, BackendFactory] = {}
+        self._broken: dict[str, str] = {}  # name -> why it failed to load
+        self._shared: dict[tuple[str, bytes], Backend] = {}
+        self._local: list[Backend] = []
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_entry_points(cls) -> BackendRegistry:
+        return cls(entry_points(group=GROUP))
+
+    def register(self, name: str, factory: BackendFactory) -> None:
+        """A backend by name without an entry point (an application's own, a test's fake)."""
+        checked = _checked(factory)
+        with self._lock:
+            self._factories[name] = checked
+            self._broken.pop(name, None)
+
+    def factory(self, name: str) -> BackendFactory:
+        with self._lock:
+            if name not in self._factories and name not in self._broken:
+                self._load(name)
+            if name in self._broken:
+                raise UnknownBackend(f"the backend {name!r} failed to load: {self._broken[name]}")
+            if name not in self._factories:
+                raise UnknownBackend(f"no backend named {name!r}; known: {', '.join(self.names())}")
+            return self._factories[name]
+
+    def names(self) -> list[str]:
+        """Every backend installed or registered, loaded or not."""
+        return sorted(self._entries.keys() | self._factories.keys())
+
+    def known(self) -> list[str]:
+        """The backends that load (each is loaded to find out)."""
+        return [name for name in self.names() if self._loads(name)]
+
+    def options_for(self, name: str, raw: Mapping[str, Any]) -> BackendOptions:
+        """A catalog entry's keys as the backend's options; BadBackendOptions names what does not fit."""
+        options_type = self.factory(name).options_type
+        unknown = sorted(raw.keys() - set(options_type.__struct_fields__))
+        if unknown:
+            raise BadBackendOptions(f"unknown option {unknown[0]!r} for the {name} backend; it takes: "
+                                    f"{', '.join(sorted(options_type.__struct_fields__))}")
+        try:
+            return msgspec.convert(dict(raw), options_type)
+        except msgspec.ValidationError as error:
+            raise BadBackendOptions(f"bad options for the {name} backend: {error}") from None
+
+    def backend_for(self, name: str, options: BackendOptions) -> Backend:
+        """The shared instance for (backend, options): a model loads once per process (or host)."""
+        key = (name, msgspec.json.encode(options))
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = self._make(name, options)
+            return self._shared[key]
+
+    def create_local(self, name: str, options: BackendOptions) -> Backend:
+        """A new in-process instance, whatever the hosting rule (what a model host runs)."""
+        backend = self.factory(name)(options)
+        with self._lock:
+            self._local.append(backend)
+        return backend
+
+    def close(self) -> None:
+        """Close every backend made here; one that fails to close does not keep the others open."""
+        with self._lock:
+            made = [*self._shared.values(), *self._local]
+            self._shared.clear()
+            self._local.clear()
+        for backend in made:
+            try:
+                backend.close()
+            except Exception:
+                log.exception("backend %s failed to close", backend.name)
+
+    def _make(self, name: str, options: BackendOptions) -> Backend:
+        factory = self.factory(name)
+        if factory.hosted if options.hosted is None else options.hosted:
+            from batchrock.backends.host import HostedBackend
+
+            return HostedBackend(name, options)
+        return factory(options)
+
+    def _load(self, name: str) -> None:
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        try:
+            self._factories[name] = _checked(entry.load())
+        except Exception as error:
+            self._broken[name] = f"{type(error).__name__}: {error}"
+            log.error("backend plugin %r (%s) failed to load and is skipped: %s", name, entry.value, self._broken[name])
+
+    def _loads(self, name: str) -> bool:
+        try:
+            self.factory(name)
+        except UnknownBackend:
+            return False
+        return True
 
 
-# Built-in backends by name; each module registers itself when imported, as a plugin does, and
-# only the backends a job names are imported (the OpenAI client or numpy cost nothing to an echo job).
-_BUILTINS = {
-    "echo": "batchrock.backends.echo",
-    "llamacpp": "batchrock.backends.llamacpp",
-    "minilm": "batchrock.backends.minilm",
-    "openai": "batchrock.backends.openai_compat",
-    "transformers": "batchrock.backends.hf_transformers",
-}
-
-
-def _load(name: str) -> None:
-    if name in _BUILTINS:
-        importlib.import_module(_BUILTINS[name]).register_plugin()
-        return
-    for entry in entry_points(group="batchrock.backends"):
-        entry.load()()
-
-
-def _factory(name: str) -> BackendFactory:
-    if name not in _FACTORIES:
-        _load(name)
-    if name not in _FACTORIES:
-        raise UnknownBackend(f"no backend named {name!r}; known: {', '.join(known_backends())}")
-    return _FACTORIES[name]
-
-
-def is_hosted(name: str, options: dict[str, Any]) -> bool:
-    return bool(options.get("hosted", name in _HOSTED))
-
-
-def backend_for(name: str, options: dict[str, Any]) -> Backend:
-    """The shared instance for (backend name, options): a model loads once per process (or host)."""
-    key = (name, repr(sorted(options.items())))
-    with _LOCK:
-        if key not in _INSTANCES:
-            factory = _factory(name)
-            if is_hosted(name, options):
-                from batchrock.backends.host import HostedBackend
-
-                _INSTANCES[key] = HostedBackend(name, options)
-            else:
-                _INSTANCES[key] = factory(options)
-        return _INSTANCES[key]
-
-
-def create_local(name: str, options: dict[str, Any]) -> Backend:
-    """A new in-process instance, whatever the hosting rule (what a model host runs)."""
-    with _LOCK:
-        factory = _factory(name)
-    return factory(options)
-
-
-def close_all() -> None:
-    """Close every backend made here (model hosts end with them)."""
-    with _LOCK:
-        instances = list(_INSTANCES.values())
-        _INSTANCES.clear()
-    for backend in instances:
-        backend.close()
-
-
-def known_backends() -> list[str]:
-    for name in _BUILTINS:
-        if name not in _FACTORIES:
-            _load(name)
-    for entry in entry_points(group="batchrock.backends"):
-        entry.load()()
-    return sorted(_FACTORIES)
+def _checked(loaded: object) -> BackendFactory:
+    options_type = getattr(loaded, "options_type", None)
+    if not (callable(loaded) and isinstance(options_type, type) and issubclass(options_type, BackendOptions)
+            and isinstance(getattr(loaded, "hosted", None), bool)):
+        raise TypeError(f"{loaded!r} is not a backend factory: it needs options_type (a BackendOptions subclass), "
+                        "hosted (a bool), and a call that makes the backend from its options")
+    return cast(BackendFactory, loaded)

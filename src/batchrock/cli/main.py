@@ -9,6 +9,7 @@ import awscli  # noqa: F401  isort:skip
 import argparse
 import sys
 
+from batchrock.catalog import CatalogError
 from batchrock.cli import aws, models, resume, run, serve, worker
 
 
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except CatalogError as error:  # a catalog the user wrote: say what is wrong in it, not where we noticed
+        raise SystemExit(f"batchrock: {error}") from None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from batchrock.api.wire import count_header
 from batchrock.jobs.model import JobStatus
 from batchrock.jobs.transitions import TERMINAL
 
@@ -32,7 +33,7 @@ class Snapshot:
     def of(cls, job: dict[str, Any]) -> Snapshot:
         headers = job.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return cls(job["status"], job.get("totalRecordCount", 0), job.get("processedRecordCount", 0),
-                   job.get("errorRecordCount", 0), int(headers.get("x-batchrock-output-tokens", 0)), job)
+                   job.get("errorRecordCount", 0), int(headers.get(count_header("output_tokens"), 0)), job)
 
 
 class Rates:

@@ -1,4 +1,8 @@
-"""``batchrock serve``: the control plane (and, with the execution engine, its default worker)."""
+"""``batchrock serve``: the control plane (and, with the execution engine, its default worker).
+
+Every flag's default is the dataclass's own: ``Settings.port``, ``EngineConfig.batch_size`` (a
+field with a plain default is also a class attribute), so a default is written once.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,12 @@ from batchrock.engine.lifecycle import resume_failed
 from batchrock.jobs.clock import SystemClock
 from batchrock.jobs.store import StoreUnwritable
 from batchrock.runtime import Runtime
-from batchrock.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
+from batchrock.settings import Settings, default_data_dir
+
+MIB = 1024 * 1024
+# Flags of ``serve`` alone, named as Settings' fields: ``worker`` has none, and keeps Settings' defaults.
+SERVE_ONLY = ("host", "port", "allow_insecure", "max_connections", "max_connections_per_client",
+              "header_timeout_seconds", "idle_timeout_seconds", "body_timeout_seconds")
 
 EXAMPLE = """example:
   batchrock serve --port 8787 --data-dir ./data
@@ -34,24 +43,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})")
+    parser.add_argument("--host", default=Settings.host, help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=Settings.port, help="port to bind (default %(default)d)")
     add_runtime_flags(parser)
     parser.add_argument("--allow-insecure", action="store_true",
                         help="allow a non-loopback address without a credentials file (anyone who reaches it gets in)")
-    parser.add_argument("--max-connections", type=int, default=1000,
+    parser.add_argument("--max-connections", type=int, default=Settings.max_connections,
                         help="requests in progress before 503; also the open connections before the one idle longest "
-                             "is closed to make room (default 1000)")
-    parser.add_argument("--max-connections-per-client", type=int, default=256,
+                             "is closed to make room (default %(default)d)")
+    parser.add_argument("--max-connections-per-client", type=int, default=Settings.max_connections_per_client,
                         help="connections one client address (IPv6: one /64) may hold; 0: no cap, for a server "
-                             "behind a reverse proxy (default 256)")
-    parser.add_argument("--header-timeout-seconds", type=float, default=5.0,
-                        help="time allowed from a request's first byte to the end of its headers (default 5)")
-    parser.add_argument("--idle-timeout-seconds", type=float, default=5.0,
-                        help="a new connection that sends nothing for this long is closed (default 5; "
-                             "one idle after a response: 10)")
-    parser.add_argument("--body-timeout-seconds", type=float, default=30.0,
-                        help="time allowed to receive a request body (default 30)")
+                             "behind a reverse proxy (default %(default)d)")
+    parser.add_argument("--header-timeout-seconds", type=float, default=Settings.header_timeout_seconds,
+                        help="time allowed from a request's first byte to the end of its headers (default %(default)g)")
+    parser.add_argument("--idle-timeout-seconds", type=float, default=Settings.idle_timeout_seconds,
+                        help="a new connection that sends nothing for this long is closed (default %(default)g; "
+                             f"one idle after a response: {Settings.keep_alive_seconds:g})")
+    parser.add_argument("--body-timeout-seconds", type=float, default=Settings.body_timeout_seconds,
+                        help="time allowed to receive a request body (default %(default)g)")
     parser.add_argument("--no-worker", action="store_true", help="serve the API only; run workers with `batchrock worker`")
     parser.add_argument("--resume-failed", action="store_true",
                         help="on start, resume every job that failed because storage was unreachable or its output check "
@@ -64,28 +73,31 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the job store and local buckets live (default ~/.batchrock)")
     parser.add_argument("--database-url", default=None, help="SQLAlchemy URL of the job store (default: SQLite in the data dir)")
-    parser.add_argument("--default-timeout-hours", type=int, default=168,
-                        help="timeoutDurationInHours when a job omits it (24..168, default 168)")
+    parser.add_argument("--default-timeout-hours", type=int, default=Settings.default_timeout_hours,
+                        help="timeoutDurationInHours when a job omits it (24..168, default %(default)d)")
     parser.add_argument("--s3-endpoint-url", default=os.environ.get("BATCHROCK_S3_ENDPOINT_URL"),
                         help="S3-compatible endpoint for s3:// URIs (default: local buckets in <data-dir>/buckets)")
-    parser.add_argument("--storage-outage-seconds", type=float, default=120.0,
-                        help="how long a job waits out an unreachable object store before failing (default 120)")
-    parser.add_argument("--keep-free-bytes", type=int, default=64 * 1024 * 1024,
+    parser.add_argument("--storage-outage-seconds", type=float, default=Settings.storage_outage_seconds,
+                        help="how long a job waits out an unreachable object store before failing "
+                             "(default %(default)g)")
+    parser.add_argument("--keep-free-bytes", type=int, default=Settings.keep_free_bytes,
                         help="local buckets stop writing when the data dir would have less free space than this, "
-                             "leaving it to the job store (default 64 MiB)")
+                             f"leaving it to the job store (default {Settings.keep_free_bytes // MIB} MiB)")
     parser.add_argument("--credentials-file", type=Path, default=os.environ.get("BATCHROCK_CREDENTIALS_FILE"),
                         help="access keys, accounts, roles and bucket owners (TOML); without it: development mode")
     parser.add_argument("--regions", default=None, help="comma-separated regions to serve (default: any)")
     parser.add_argument("--catalog", type=Path, default=os.environ.get("BATCHROCK_CATALOG"),
                         help="model catalog TOML file (default: the built-in catalog)")
-    parser.add_argument("--max-running-jobs", type=int, default=2, help="jobs InProgress at once in this process (default 2)")
-    parser.add_argument("--lease-seconds", type=float, default=30.0,
-                        help="a dead worker's job is resumed after this (default 30)")
-    parser.add_argument("--part-bytes", type=int, default=8 * 1024 * 1024,
-                        help="output buffered per checkpoint, written as one part object (default 8 MiB)")
-    parser.add_argument("--batch-size", type=int, default=8,
+    parser.add_argument("--max-running-jobs", type=int, default=EngineConfig.max_running_jobs,
+                        help="jobs InProgress at once in this process (default %(default)d)")
+    parser.add_argument("--lease-seconds", type=float, default=EngineConfig.lease_seconds,
+                        help="a dead worker's job is resumed after this (default %(default)g)")
+    parser.add_argument("--part-bytes", type=int, default=EngineConfig.part_bytes,
+                        help="output buffered per checkpoint, written as one part object "
+                             f"(default {EngineConfig.part_bytes // MIB} MiB)")
+    parser.add_argument("--batch-size", type=int, default=EngineConfig.batch_size,
                         help="records a job keeps in flight on a backend whose catalog entry sets no max_in_flight "
-                             "(default 8)")
+                             "(default %(default)d)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
@@ -94,8 +106,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit("batchrock serve: --default-timeout-hours must be between 24 and 168")
     clock_file = os.environ.get("BATCHROCK_TEST_CLOCK_FILE")
     return Settings(
-        host=getattr(args, "host", DEFAULT_HOST),
-        port=getattr(args, "port", DEFAULT_PORT),
         data_dir=args.data_dir or default_data_dir(),
         database_url=args.database_url,
         default_timeout_hours=args.default_timeout_hours,
@@ -106,13 +116,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         credentials_file=args.credentials_file,
         storage_outage_seconds=args.storage_outage_seconds,
         keep_free_bytes=args.keep_free_bytes,
-        allow_insecure=getattr(args, "allow_insecure", False),
         regions=frozenset(args.regions.split(",")) if args.regions else None,
-        max_connections=getattr(args, "max_connections", 1000),
-        max_connections_per_client=getattr(args, "max_connections_per_client", 256),
-        header_timeout_seconds=getattr(args, "header_timeout_seconds", 5.0),
-        idle_timeout_seconds=getattr(args, "idle_timeout_seconds", 5.0),
-        body_timeout_seconds=getattr(args, "body_timeout_seconds", 30.0),
+        **{name: getattr(args, name) for name in SERVE_ONLY if hasattr(args, name)},
     )
 
 

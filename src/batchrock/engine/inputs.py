@@ -10,19 +10,19 @@ MANIFEST_NAME = "manifest.json.out"
 PARTS_FOLDER = ".batchrock-parts"
 
 
-def input_objects(store: ObjectStore, source: Location) -> tuple[str, list[ObjectInfo]]:
+def input_objects(objects: ObjectStore, source: Location) -> tuple[str, list[ObjectInfo]]:
     """(the prefix relative names are taken from, the .jsonl objects in key order).
 
     ``source`` is one ``.jsonl`` object or a prefix; every ``.jsonl`` under a prefix is read.
     """
     if source.key.endswith(INPUT_SUFFIX):
-        found = store.head(source.bucket, source.key)
+        found = objects.head(source.bucket, source.key)
         if found is None:
             raise ObjectMissing(f"the input object {source} does not exist")
         return source.key.rsplit("/", 1)[0] + "/" if "/" in source.key else "", [found]
     prefix = source.key if not source.key or source.key.endswith("/") else source.key + "/"
-    objects = [info for info in store.list_objects(source.bucket, prefix) if info.key.endswith(INPUT_SUFFIX)]
-    return prefix, objects
+    inputs = [info for info in objects.list_objects(source.bucket, prefix) if info.key.endswith(INPUT_SUFFIX)]
+    return prefix, inputs
 
 
 def output_key(output: Location, job_id: str, relative_name: str) -> str:

@@ -16,8 +16,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from batchrock.backends.base import BackendFailed
-from batchrock.backends.registry import UnknownBackend, backend_for
+from batchrock.backends.base import BackendFailed, BadBackendOptions
+from batchrock.backends.registry import BackendRegistry, UnknownBackend
 from batchrock.catalog import Catalog, CatalogError
 from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.outputs import JobOutputs
@@ -77,10 +77,11 @@ def storage_failure_message(job: Job, error: StorageError) -> str:
 class JobLifecycle:
     """Every change this makes is fenced by the lease the worker claimed the job under."""
 
-    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy) -> None:
+    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy, backends: BackendRegistry) -> None:
         self.deps = deps
         self.catalog = catalog
         self.policy = policy
+        self.backends = backends
 
     def _move(self, lease: HeldLease, source: JobStatus, target: JobStatus, message: str | None = None,
               failure_kind: FailureKind | None = None, counts: RecordCounts | None = None) -> bool:
@@ -114,8 +115,8 @@ class JobLifecycle:
             return
         try:
             fmt, backend_name, options = format_for(job, self.catalog)
-            backend = backend_for(backend_name, options)
-        except (JobInvalid, CatalogError, UnknownBackend) as error:
+            backend = self.backends.backend_for(backend_name, self.backends.options_for(backend_name, options))
+        except (JobInvalid, CatalogError, UnknownBackend, BadBackendOptions) as error:
             self._end_early(job, lease, status, error)
             return
         runner = JobRunner(job, self.deps.store.load_files(job.job_id), self.deps, lease, fmt, backend)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 
 import msgspec
 
+from batchrock.jobs.model import RecordCounts
 from batchrock.jobs.store import FileProgress
 
 
@@ -76,10 +76,9 @@ class OrderedOutput:
 
     def snapshot(self) -> FileProgress:
         """The committed progress plus the lines written since (not yet in a part)."""
-        p = self.progress
-        return replace(p, records_done=p.records_done + self._records, success=p.success + self._success,
-                       errors=p.errors + self._errors, input_tokens=p.input_tokens + self._input_tokens,
-                       output_tokens=p.output_tokens + self._output_tokens)
+        written = RecordCounts(processed=self._records, success=self._success, error=self._errors,
+                               input_tokens=self._input_tokens, output_tokens=self._output_tokens)
+        return self.progress.with_counts(self.progress.counts + written)
 
     def committed(self, progress: FileProgress) -> None:
         """The buffer went into a part recorded by ``progress``."""

@@ -21,14 +21,8 @@ log = logging.getLogger("batchrock.engine")
 
 
 def manifest_of(counts: RecordCounts) -> dict[str, int]:
-    return {
-        "totalRecordCount": counts.total,
-        "processedRecordCount": counts.processed,
-        "successRecordCount": counts.success,
-        "errorRecordCount": counts.error,
-        "inputTokenCount": counts.input_tokens,
-        "outputTokenCount": counts.output_tokens,
-    }
+    """``manifest.json.out``: every count, by its Bedrock member name."""
+    return counts.by_member()
 
 
 class JobOutputs:

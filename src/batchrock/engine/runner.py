@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from itertools import islice
 
 from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
+from batchrock.backoff import backoff, jittered
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
@@ -79,14 +80,8 @@ class _Call:
 
 
 def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
-    return RecordCounts(
-        total=total_records,
-        processed=sum(f.records_done for f in files),
-        success=sum(f.success for f in files),
-        error=sum(f.errors for f in files),
-        input_tokens=sum(f.input_tokens for f in files),
-        output_tokens=sum(f.output_tokens for f in files),
-    )
+    """The job's counts: the files' shares added up, with the total the job was validated with."""
+    return replace(sum((progress.counts for progress in files), RecordCounts()), total=total_records)
 
 
 class JobRunner:
@@ -241,11 +236,11 @@ class JobRunner:
         """Run a batch with per-record retries; while the backend looks down, pause rather than fail."""
         results = await self._generate_with_retries(requests)
         paused_until = time.monotonic() + self.deps.config.backend_outage_seconds
-        delay = self.deps.config.retry_base_seconds
+        delays = backoff(self.deps.config.retry_base_seconds, cap=15.0)
         while await self._backend_down(results) and time.monotonic() < paused_until and not self._halt_requested():
+            delay = next(delays)
             log.warning("job %s: backend unavailable (%s); pausing %.1f s", self.job.job_id, results[0], delay)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 15.0)
+            await asyncio.sleep(jittered(delay))
             results = await self._generate_with_retries(requests)
         return results
 
@@ -276,11 +271,11 @@ class JobRunner:
     async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         results = await self._call_backend(requests)
         config = self.deps.config
-        for attempt in range(config.retries):
+        for delay in islice(backoff(config.retry_base_seconds), config.retries):
             again = [i for i, result in enumerate(results) if isinstance(result, BackendError) and result.retryable]
             if not again:
                 break
-            await asyncio.sleep(config.retry_base_seconds * (2 ** attempt) * random.uniform(0.5, 1.5))
+            await asyncio.sleep(jittered(delay, 0.5, 1.5))
             for i, result in zip(again, await self._call_backend([requests[i] for i in again]), strict=True):
                 results[i] = result
         return results

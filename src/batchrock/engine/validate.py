@@ -31,23 +31,22 @@ class JobInvalid(Exception):
 class ValidationReport:
     files: list[FileProgress]
     total_records: int
-    first_problem: str | None  # of the records examined before the first runnable one
 
 
-def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig) -> ValidationReport:
+def validate_job(job: Job, objects: ObjectStore, fmt: Format, config: EngineConfig) -> ValidationReport:
     source = Location.parse(job.spec.input_config.s3_uri)
     output = Location.parse(job.spec.output_config.s3_uri)
     try:
-        prefix, objects = input_objects(store, source)
+        prefix, inputs = input_objects(objects, source)
     except StorageError as error:
         raise JobInvalid(f"Cannot read the input {source}: {error}") from None
-    if not objects:
+    if not inputs:
         raise JobInvalid(f"No .jsonl files were found under {source}.")
-    _check_sizes(objects, source, config)
-    _check_output_writable(store, output, job.job_id, job.spec.output_config.s3_encryption_key_id)
+    _check_sizes(inputs, source, config)
+    _check_output_writable(objects, output, job.job_id, job.spec.output_config.s3_encryption_key_id)
     files, total, runnable, first_problem = [], 0, False, None
-    for index, info in enumerate(objects):
-        records, found, problem = _scan_file(job, store, source.bucket, info.key, index, fmt, config, looking=not runnable)
+    for index, info in enumerate(inputs):
+        records, found, problem = _scan_file(job, objects, source.bucket, info.key, index, fmt, config, looking=not runnable)
         total, runnable = total + records, runnable or found
         first_problem = first_problem or problem
         if records > config.max_records_per_file:
@@ -61,34 +60,34 @@ def validate_job(job: Job, store: ObjectStore, fmt: Format, config: EngineConfig
     if not runnable:
         detail = f" First problem: {first_problem}" if first_problem else ""
         raise JobInvalid(f"No valid record was found in {total} records.{detail}")
-    return ValidationReport(files, total, first_problem)
+    return ValidationReport(files, total)
 
 
-def _check_sizes(objects: list[ObjectInfo], source: Location, config: EngineConfig) -> None:
-    for info in objects:
+def _check_sizes(inputs: list[ObjectInfo], source: Location, config: EngineConfig) -> None:
+    for info in inputs:
         if info.size > config.max_file_bytes:
             raise JobInvalid(f"s3://{source.bucket}/{info.key} is {info.size} bytes; "
                              f"the limit per file is {config.max_file_bytes}.")
-    if sum(info.size for info in objects) > config.max_job_bytes:
+    if sum(info.size for info in inputs) > config.max_job_bytes:
         raise JobInvalid(f"The input files add up to more than {config.max_job_bytes} bytes.")
 
 
-def _check_output_writable(store: ObjectStore, output: Location, job_id: str, kms_key_id: str | None) -> None:
+def _check_output_writable(objects: ObjectStore, output: Location, job_id: str, kms_key_id: str | None) -> None:
     probe = output.child(f"{job_id}/.write-check")
     try:
-        store.put_object(probe.bucket, probe.key, b"", kms_key_id)
-        store.delete_object(probe.bucket, probe.key)
+        objects.put_object(probe.bucket, probe.key, b"", kms_key_id)
+        objects.delete_object(probe.bucket, probe.key)
     except (StorageError, ValueError) as error:
         raise JobInvalid(f"Cannot write to the output location {output}: {error}") from None
 
 
-def _scan_file(job: Job, store: ObjectStore, bucket: str, key: str, index: int, fmt: Format,
+def _scan_file(job: Job, objects: ObjectStore, bucket: str, key: str, index: int, fmt: Format,
                config: EngineConfig, looking: bool) -> tuple[int, bool, str | None]:
     """Count the file's records; while ``looking`` for the job's first runnable record, examine each."""
     records, found, first_problem = 0, False, None
     seen: set[str] = set()
     try:
-        for lines, _terminated in read_line_blocks(store.open_read(bucket, key)):
+        for lines, _terminated in read_line_blocks(objects.open_read(bucket, key)):
             if not looking or found:
                 records += sum(map(bool, map(bytes.strip, lines)))  # at C speed: most files are counted only
                 continue

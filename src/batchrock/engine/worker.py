@@ -17,6 +17,7 @@ import threading
 import uuid
 from datetime import timedelta
 
+from batchrock.backends.registry import BackendRegistry
 from batchrock.catalog import Catalog
 from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.lifecycle import JobLifecycle
@@ -37,9 +38,9 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy) -> None:
+    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy, backends: BackendRegistry) -> None:
         self.deps = deps
-        self.lifecycle = JobLifecycle(deps, catalog, policy)
+        self.lifecycle = JobLifecycle(deps, catalog, policy, backends)
         self.config = deps.config
         self._held: dict[str, threading.Thread] = {}
         self._leases: dict[str, HeldLease] = {}

@@ -10,11 +10,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind
 from batchrock.catalog import bare_model_id
-from batchrock.formats.base import FormatError, conversation, field, int_in, number_in, require_object, string_list
-
-_STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
+from batchrock.formats.base import (
+    STOP_REASONS,
+    FormatError,
+    conversation,
+    field,
+    int_in,
+    number_in,
+    require_object,
+    string_list,
+)
 
 
 def _text_of(content: Any, where: str) -> str:
@@ -125,7 +132,7 @@ class AnthropicMessages:
             "role": "assistant",
             "model": anthropic_model_name(model_id),
             "content": [{"type": "text", "text": result.text}],
-            "stop_reason": _STOP_REASONS[result.stop_reason],
+            "stop_reason": STOP_REASONS[result.stop_reason],
             "stop_sequence": result.stop_sequence,
             "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens},
         }

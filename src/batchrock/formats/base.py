@@ -8,7 +8,10 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
-from batchrock.backends.base import GenerationRequest, GenerationResult, Message
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, StopReason
+
+# Why generation stopped, as Anthropic's Messages answer it; Converse took the same names.
+STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
 
 
 class FormatError(ValueError):

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
-from batchrock.formats.base import FormatError, conversation, field, int_in, number_in, require_object, string_list
-
-_STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind
+from batchrock.formats.base import (
+    STOP_REASONS,
+    FormatError,
+    conversation,
+    field,
+    int_in,
+    number_in,
+    require_object,
+    string_list,
+)
 
 
 def content_text(blocks: Any, where: str) -> str:
@@ -56,7 +63,7 @@ class Converse:
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": result.text}]}},
-            "stopReason": _STOP_REASONS[result.stop_reason],
+            "stopReason": STOP_REASONS[result.stop_reason],
             "usage": {
                 "inputTokens": result.input_tokens,
                 "outputTokens": result.output_tokens,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind, StopReason
-from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
+from batchrock.formats.base import STOP_REASONS, FormatError, field, int_in, number_in, require_object, string_list
 from batchrock.formats.converse import parse_turns, system_text
 
-_STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "end_turn"}
+_STOP_REASONS = {**STOP_REASONS, StopReason.STOP_SEQUENCE: "end_turn"}  # Nova names no stop sequence
 
 
 class Nova:

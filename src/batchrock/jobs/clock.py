@@ -1,8 +1,7 @@
-"""The clock seam: real time in production, a settable clock in tests."""
+"""The clock seam: real time in production; for tests, real time shifted by an offset read from a file."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -21,23 +20,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return _to_millis(datetime.now(UTC))
-
-
-class OffsetClock:
-    """Real time shifted by an adjustable offset, so a test can jump hours ahead of a live server."""
-
-    def __init__(self, offset: timedelta = timedelta()) -> None:
-        self._offset = offset
-        self._lock = threading.Lock()
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._offset += delta
-
-    def now(self) -> datetime:
-        with self._lock:
-            offset = self._offset
-        return _to_millis(datetime.now(UTC) + offset)
 
 
 class FileOffsetClock:

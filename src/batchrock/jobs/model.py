@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 
@@ -68,12 +68,34 @@ class Tag:
 
 @dataclass(frozen=True)
 class RecordCounts:
+    """A job's counts. Their one list: every other name a count goes by (store columns, manifest
+    and API members, headers, a file's share) is mapped from these fields (``COUNT_NAMES``)."""
+
     total: int = 0
     processed: int = 0
     success: int = 0
     error: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+
+    def __add__(self, other: RecordCounts) -> RecordCounts:
+        return RecordCounts(*(mine + theirs for mine, theirs in zip(astuple(self), astuple(other), strict=True)))
+
+    def by_member(self) -> dict[str, int]:
+        """Each count under its Bedrock member name, as in the manifest: ``totalRecordCount``..."""
+        return {member: getattr(self, name) for name, member in COUNT_MEMBERS.items()}
+
+
+def count_member(name: str) -> str:
+    """Bedrock's member name for a count: ``processed`` -> ``processedRecordCount``,
+    ``input_tokens`` -> ``inputTokenCount`` (camelCase, counting records or tokens)."""
+    if name.endswith("_tokens"):
+        return f"{name.removesuffix('_tokens')}TokenCount"
+    return f"{name}RecordCount"
+
+
+COUNT_NAMES: tuple[str, ...] = tuple(count.name for count in fields(RecordCounts))
+COUNT_MEMBERS = {name: count_member(name) for name in COUNT_NAMES}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ transaction, once another worker has claimed the job: a stale worker cannot writ
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -76,6 +76,19 @@ class FileProgress:
     input_tokens: int = 0
     output_tokens: int = 0
     done: bool = False
+
+    @property
+    def counts(self) -> RecordCounts:
+        """The file's share of the job's counts; its total is its record count."""
+        return RecordCounts(**{name: getattr(self, share) for name, share in _SHARES.items()})
+
+    def with_counts(self, counts: RecordCounts) -> FileProgress:
+        return replace(self, **{share: getattr(counts, name) for name, share in _SHARES.items()})
+
+
+# Which FileProgress field holds a file's share of each of RecordCounts' fields.
+_SHARES = {"total": "record_count", "processed": "records_done", "success": "success", "error": "errors",
+           "input_tokens": "input_tokens", "output_tokens": "output_tokens"}
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,6 @@ class Policy:
     def __init__(self, credentials: CredentialsFile | None) -> None:
         self.credentials = credentials
 
-    @property
-    def enforcing(self) -> bool:
-        return self.credentials is not None
-
     def role(self, account_id: str, role_arn: str) -> Role | None:
         if self.credentials is None:
             return Role(role_arn, ("s3://",), ("s3://",))

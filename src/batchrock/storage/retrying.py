@@ -9,12 +9,12 @@ answers, not outages. Reads resume at the byte they reached, so nothing is read 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
+from batchrock.backoff import backoff, jittered
 from batchrock.storage.base import ObjectInfo, ObjectMissing, ObjectStore, StorageError
 from batchrock.storage.local import UnsafeKey
 
@@ -27,7 +27,7 @@ class StorageWaitInterrupted(Exception):
 
 
 class RetryingObjectStore:
-    def __init__(self, inner: ObjectStore, outage_seconds: float = 120.0, first_delay: float = 0.5,
+    def __init__(self, inner: ObjectStore, outage_seconds: float, first_delay: float = 0.5,
                  max_delay: float = 8.0, interrupt: threading.Event | None = None) -> None:
         self.inner = inner
         self.interrupt = interrupt or threading.Event()
@@ -38,19 +38,19 @@ class RetryingObjectStore:
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.outage_seconds
-        delay = self.first_delay
+        delays = backoff(self.first_delay, self.max_delay)
         while True:
             try:
                 return call()
             except (ObjectMissing, UnsafeKey):
                 raise
             except StorageError as error:
+                delay = next(delays)
                 if time.monotonic() + delay > deadline:
                     raise StorageError(f"{error} (still failing after {self.outage_seconds:.0f} s of retries)") from None
                 log.warning("storage %s failed (%s); retrying in %.1f s", what, error, delay)
-                if self.interrupt.wait(delay * random.uniform(0.5, 1.0)):
+                if self.interrupt.wait(jittered(delay)):
                     raise StorageWaitInterrupted(f"storage {what}: {error}") from None
-                delay = min(delay * 2, self.max_delay)
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         return iter(self._retry("list", lambda: list(self.inner.list_objects(bucket, prefix))))

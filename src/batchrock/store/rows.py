@@ -20,6 +20,7 @@ from batchrock.jobs.model import (
     VpcConfig,
 )
 from batchrock.jobs.timecodec import from_micros, from_optional_micros, to_micros
+from batchrock.store.schema import JOB_COUNT_COLUMNS
 
 
 def _dump(value: Any) -> str | None:
@@ -52,15 +53,13 @@ def job_to_row(job: Job) -> dict[str, Any]:
     }
 
 
-def counts_to_row(counts: RecordCounts) -> dict[str, int]:
-    return {
-        "total_records": counts.total,
-        "processed_records": counts.processed,
-        "success_records": counts.success,
-        "error_records": counts.error,
-        "input_tokens": counts.input_tokens,
-        "output_tokens": counts.output_tokens,
-    }
+def counts_to_row(counts: RecordCounts, columns: Mapping[str, str] = JOB_COUNT_COLUMNS) -> dict[str, int]:
+    """The counts by column: of ``jobs`` by default, or of ``job_files`` (``FILE_COUNT_COLUMNS``)."""
+    return {column: getattr(counts, name) for name, column in columns.items()}
+
+
+def counts_from_row(row: Mapping[Any, Any], columns: Mapping[str, str] = JOB_COUNT_COLUMNS) -> RecordCounts:
+    return RecordCounts(**{name: row[column] for name, column in columns.items()})
 
 
 def _vpc(text: str | None) -> VpcConfig | None:
@@ -93,12 +92,5 @@ def row_to_job(row: Mapping[Any, Any]) -> Job:  # a dict or an SQLAlchemy RowMap
         request_fingerprint=row["request_fingerprint"],
         message=row["message"],
         end_time=from_optional_micros(row["end_us"]),
-        counts=RecordCounts(
-            total=row["total_records"],
-            processed=row["processed_records"],
-            success=row["success_records"],
-            error=row["error_records"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-        ),
+        counts=counts_from_row(row),
     )

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
+
+from batchrock.jobs.model import COUNT_NAMES
+
+# The column of each of a job's counts (RecordCounts' fields): ``processed`` -> ``processed_records``,
+# tokens by their own name; in ``job_files``, a file's share, with the file's record count as its total.
+JOB_COUNT_COLUMNS = {name: name if name.endswith("_tokens") else f"{name}_records" for name in COUNT_NAMES}
+FILE_COUNT_COLUMNS = {**JOB_COUNT_COLUMNS, "total": "record_count", "processed": "records_done"}
+
+
+def _count_columns(names: Iterable[str]) -> list[Column[int]]:
+    return [Column(name, BigInteger, nullable=False, default=0) for name in names]
+
 
 metadata = MetaData()
 
@@ -37,12 +51,7 @@ jobs = Table(
     Column("input_config", Text, nullable=False),
     Column("output_config", Text, nullable=False),
     Column("vpc_config", Text),
-    Column("total_records", BigInteger, nullable=False, default=0),
-    Column("processed_records", BigInteger, nullable=False, default=0),
-    Column("success_records", BigInteger, nullable=False, default=0),
-    Column("error_records", BigInteger, nullable=False, default=0),
-    Column("input_tokens", BigInteger, nullable=False, default=0),
-    Column("output_tokens", BigInteger, nullable=False, default=0),
+    *_count_columns(JOB_COUNT_COLUMNS.values()),
     Column("lease_owner", String(128)),
     Column("lease_expires_us", BigInteger),
     # raised by every claim; a worker's writes name the epoch they were claimed under (fencing)
@@ -69,15 +78,11 @@ job_files = Table(
     Column("file_index", Integer, primary_key=True),
     Column("input_key", Text, nullable=False),
     Column("output_key", Text, nullable=False),
-    Column("record_count", BigInteger, nullable=False),
+    Column(FILE_COUNT_COLUMNS["total"], BigInteger, nullable=False),
     # JSON list of the keys of the committed part objects, in output order
     Column("parts", Text, nullable=False, default="[]"),
     Column("input_offset", BigInteger, nullable=False, default=0),
-    Column("records_done", BigInteger, nullable=False, default=0),
-    Column("success_records", BigInteger, nullable=False, default=0),
-    Column("error_records", BigInteger, nullable=False, default=0),
-    Column("input_tokens", BigInteger, nullable=False, default=0),
-    Column("output_tokens", BigInteger, nullable=False, default=0),
+    *_count_columns(column for name, column in FILE_COUNT_COLUMNS.items() if name != "total"),
     Column("done", Integer, nullable=False, default=0),
 )
 

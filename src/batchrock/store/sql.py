@@ -30,8 +30,8 @@ from batchrock.jobs.timecodec import to_micros
 from batchrock.jobs.transitions import EXPIRABLE, RESUME, check_resume, check_transition
 from batchrock.store.dbfaults import unwritable_reason
 from batchrock.store.migrations import apply_migrations, pending_migrations
-from batchrock.store.rows import counts_to_row, job_to_row, row_to_job
-from batchrock.store.schema import job_files, job_tags, jobs, service_secrets
+from batchrock.store.rows import counts_from_row, counts_to_row, job_to_row, row_to_job
+from batchrock.store.schema import FILE_COUNT_COLUMNS, job_files, job_tags, jobs, service_secrets
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -396,30 +396,21 @@ def _file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:
         "file_index": progress.file_index,
         "input_key": progress.input_key,
         "output_key": progress.output_key,
-        "record_count": progress.record_count,
         "parts": orjson.dumps(progress.parts).decode(),
         "input_offset": progress.input_offset,
-        "records_done": progress.records_done,
-        "success_records": progress.success,
-        "error_records": progress.errors,
-        "input_tokens": progress.input_tokens,
-        "output_tokens": progress.output_tokens,
         "done": int(progress.done),
+        **counts_to_row(progress.counts, FILE_COUNT_COLUMNS),
     }
 
 
 def _file_progress(row: Any) -> FileProgress:
+    counts = counts_from_row(row, FILE_COUNT_COLUMNS)
     return FileProgress(
         file_index=row["file_index"],
         input_key=row["input_key"],
         output_key=row["output_key"],
-        record_count=row["record_count"],
+        record_count=counts.total,
         parts=tuple(str(key) for key in orjson.loads(row["parts"])),
         input_offset=row["input_offset"],
-        records_done=row["records_done"],
-        success=row["success_records"],
-        errors=row["error_records"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
         done=bool(row["done"]),
-    )
+    ).with_counts(counts)

@@ -33,9 +33,9 @@ import threading
 from collections import deque
 from typing import Any
 
-from batchrock.backends import registry
 from batchrock.backends.base import Backend, BackendError, ContinuousBackend, GenerationRequest, GenerationResult
 from batchrock.backends.host.wire import Channel, decode_request, encode_result
+from batchrock.backends.registry import BackendRegistry
 
 _DEFAULT_CAP = 64
 
@@ -135,16 +135,16 @@ def admit(channel: Channel, backend: ContinuousBackend, batch: list[Item]) -> li
     return failed
 
 
-def start(channel: Channel) -> tuple[Backend, int]:
+def start(channel: Channel, backends: BackendRegistry) -> tuple[Backend, int]:
     frame = channel.receive()
     if frame is None or frame.get("op") != "start":
         raise SystemExit("model host: no start frame from the server")
-    options: dict[str, Any] = frame["options"]
-    backend = registry.create_local(frame["backend"], options)
+    options = backends.options_for(frame["backend"], frame["options"])
+    backend = backends.create_local(frame["backend"], options)
     warm_up = getattr(backend, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    cap = int(options.get("host_batch", getattr(backend, "parallel", _DEFAULT_CAP)))
+    cap = int(getattr(backend, "parallel", _DEFAULT_CAP) if options.host_batch is None else options.host_batch)
     return backend, max(cap, 1)
 
 
@@ -152,7 +152,7 @@ def main(argv: list[str]) -> None:
     faulthandler.enable()  # a native crash leaves a Python traceback in the log the server keeps
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which shuts down in order
     channel = Channel(socket.socket(fileno=int(argv[0])))
-    backend, cap = start(channel)
+    backend, cap = start(channel, BackendRegistry.from_entry_points())
     channel.send({"op": "ready"})
     serve(channel, backend, cap)
 

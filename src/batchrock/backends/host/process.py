@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import batchrock
+from batchrock.backends.base import BackendOptions
 from batchrock.backends.host.wire import Channel
 
 log = logging.getLogger("batchrock.host")
@@ -89,7 +90,7 @@ class HostProcess:
         self._drain.start()
 
     @classmethod
-    def start(cls, backend: str, options: dict[str, Any], label: str) -> HostProcess:
+    def start(cls, backend: str, options: BackendOptions, label: str) -> HostProcess:
         """Spawn, hand over the backend, and wait until it is ready; HostStartFailed if it dies first."""
         ours, theirs = socket.socketpair()
         try:
@@ -104,7 +105,7 @@ class HostProcess:
         host._handshake(backend, options)
         return host
 
-    def _handshake(self, backend: str, options: dict[str, Any]) -> None:
+    def _handshake(self, backend: str, options: BackendOptions) -> None:
         with contextlib.suppress(OSError):  # it died already; the exit below says how
             self.channel.send({"op": "start", "backend": backend, "options": options})
         frame = self.channel.receive()

@@ -1,9 +1,10 @@
 """A backend run in a model host process, so that a crash in the model takes nothing else down.
 
 The server side (``HostedBackend``) is a Backend like any other: the registry keeps one per
-(backend, options), shared by every job. It starts its host on first use and keeps it, so the
-model stays loaded; requests from any job and any thread go to the host as they come, each
-with an id, and results come back by id. A supervisor thread reads the host's frames.
+(backend, options), shared by every job, and the host builds its backend from the same typed
+options. It starts its host on first use and keeps it, so the model stays loaded; requests
+from any job and any thread go to the host as they come, each with an id, and results come
+back by id. A supervisor thread reads the host's frames.
 
 When the host dies:
   * every request still in flight is resent to a fresh host, started at once;
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from batchrock.backends.base import BackendError, BackendFailed, GenerationRequest, GenerationResult
+from batchrock.backends.base import BackendError, BackendFailed, BackendOptions, GenerationRequest, GenerationResult
 from batchrock.backends.host.process import HostExit, HostProcess, HostStartFailed
 from batchrock.backends.host.wire import decode_result
 
@@ -52,13 +53,14 @@ class _Flight:
 
 
 class HostedBackend:
-    def __init__(self, name: str, options: dict[str, Any], max_crashes: int = MAX_CRASHES) -> None:
+    def __init__(self, name: str, options: BackendOptions, max_crashes: int = MAX_CRASHES) -> None:
         self.name = name
         self.options = options
         self.max_crashes = max_crashes
-        self.label = f"{name} ({Path(options['model_path']).name})" if "model_path" in options else name
-        if "max_in_flight" in options:  # records a job keeps in flight here (else the engine's --batch-size)
-            self.max_in_flight = int(options["max_in_flight"])
+        model_path = getattr(options, "model_path", None)
+        self.label = f"{name} ({Path(model_path).name})" if model_path else name
+        self.max_in_flight = options.max_in_flight  # None: the engine's --batch-size
+        self.requests_per_call = options.requests_per_call or 1
         self._lock = threading.Condition()
         self._flights: dict[int, _Flight] = {}
         self._inside: set[int] = set()  # requests inside the model now: started, not yet done

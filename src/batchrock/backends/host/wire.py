@@ -1,7 +1,7 @@
 """The model host's wire protocol: length-prefixed JSON frames (msgspec) over a local socket pair.
 
 Parent -> host
-    {"op": "start", "backend": NAME, "options": {...}}       first, once
+    {"op": "start", "backend": NAME, "options": {...}}       first, once: the backend's typed options
     {"op": "run", "items": [[ID, REQUEST, ALONE], ...]}       any time, any number in flight
 Host -> parent
     {"op": "ready"}                                           the model is loaded and has decoded once
