@@ -193,7 +193,8 @@ class JobRunner:
         """Commit a full part, publish counts, and say whether the job must halt."""
         if len(output.buffer) >= self.part_bytes:
             self._commit(index, output)
-        elif time.monotonic() >= self._next_publish:
+        elif (now := time.monotonic()) >= self._next_publish:
+            self._next_publish = now + self.deps.config.progress_seconds
             self.files[index] = output.snapshot()
             self._publish()
         if self.deps.shutdown.is_set():
@@ -318,10 +319,6 @@ class JobRunner:
 
     def _publish(self) -> None:
         """Live counts for Get/List between checkpoints (the checkpoint holds the resumable truth)."""
-        now = time.monotonic()
-        if now < self._next_publish:
-            return
-        self._next_publish = now + self.deps.config.progress_seconds
         if not self.deps.store.publish_counts(self.lease.lease, self.counts(), self.deps.clock.now()):
             raise LeaseLost(self.job.job_id)
 
