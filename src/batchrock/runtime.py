@@ -13,6 +13,7 @@ from batchrock.api.app import create_app
 from batchrock.api.identity import Authenticator
 from batchrock.backends.registry import BackendRegistry
 from batchrock.catalog import Catalog
+from batchrock.console.routes import console_routes
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.runner import RunDeps
 from batchrock.engine.worker import Worker, new_worker_id
@@ -20,6 +21,7 @@ from batchrock.jobs.clock import Clock, FileOffsetClock, SystemClock
 from batchrock.jobs.pagination import TokenSigner
 from batchrock.jobs.service import JobService
 from batchrock.jobs.store import JobStore
+from batchrock.observability.metrics import metrics_routes
 from batchrock.security.credentials import CredentialsFile
 from batchrock.security.policy import Policy
 from batchrock.settings import Settings
@@ -91,7 +93,8 @@ class Runtime:
         # signatures are checked against real time, not the (test-shiftable) clock of job rules
         authenticator = Authenticator(self.credentials, self.settings.default_account_id, SystemClock().now,
                                       self.settings.regions)
-        return create_app(self.settings, self.service, authenticator, lifespan=lifespan)
+        return create_app(self.settings, self.service, authenticator, lifespan=lifespan,
+                          extra_routes=[*console_routes(self), *metrics_routes(self)])
 
     def close(self) -> None:
         self.backends.close()  # model hosts and connection pools end with the process's backends

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
 from batchrock import awsmodel
@@ -120,7 +121,9 @@ class ControlPlane:
         return b"".join(chunks)
 
 
-def create_app(settings: Settings, service: JobService, authenticator: Authenticator, lifespan: Any = None) -> Starlette:
+def create_app(settings: Settings, service: JobService, authenticator: Authenticator, lifespan: Any = None,
+               extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    """``extra_routes`` (the console, /metrics) match first: every other path is the Bedrock API's."""
     plane = ControlPlane(settings, service, awsmodel.load(), authenticator)
-    routes = [StarletteRoute("/{path:path}", plane.endpoint, methods=_METHODS)]
+    routes = [*(extra_routes or []), StarletteRoute("/{path:path}", plane.endpoint, methods=_METHODS)]
     return Starlette(routes=routes, lifespan=lifespan)
