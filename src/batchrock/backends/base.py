@@ -44,6 +44,7 @@ class GenerationRequest(msgspec.Struct, frozen=True):
     dimensions: int | None = None
     normalize: bool = True
     embedding_types: tuple[str, ...] = ("float",)
+    seed: int | None = None  # the sampler's seed: one per record, so a job run again answers the same
 
 
 class StopReason(str, Enum):

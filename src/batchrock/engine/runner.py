@@ -28,6 +28,7 @@ from itertools import islice
 
 from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.backoff import backoff, jittered
+from batchrock.catalog import bare_model_id
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
@@ -35,6 +36,7 @@ from batchrock.engine.ordered import Flight, OrderedOutput, Written
 from batchrock.engine.records import InputRecord, error_line, is_blank, parse_line, success_line
 from batchrock.engine.validate import examine_record
 from batchrock.formats.base import Format
+from batchrock.formats.sampling import Sampling
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
 from batchrock.jobs.store import FileProgress, JobStore
@@ -89,6 +91,7 @@ class JobRunner:
                  backend: Backend) -> None:
         self.job = job
         self.fmt = fmt
+        self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
         self.backend = backend
         self.files = files
         self.deps = deps
@@ -163,7 +166,7 @@ class JobRunner:
                 if (halt := self._between_records(index, output)) is not None:
                     return halt
                 continue
-            call.add(slot, record, request, end)
+            call.add(slot, record, self.sampling.apply(request, record.record_id), end)
             if len(call.slots) >= self.call_size:
                 if (halt := await self._launch(index, output, flight, call)) is not None:
                     return halt
