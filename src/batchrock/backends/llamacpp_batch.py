@@ -16,8 +16,10 @@ the prompt of the last sequence to end stays in the cache under a sequence id of
 Batch jobs repeat the same system prompt and instructions in every record, and on a CPU a
 prompt token costs about as much to prefill as a generated token in a batched step.
 
-Sampling (greedy at temperature 0 or unset, else temperature / top-k / top-p with a
-per-sequence seeded rng) runs in numpy on each sequence's logits.
+Sampling runs in numpy on each sequence's logits: first llama.cpp's repeat penalty over the
+sequence's last ``repeat_last_n`` tokens (prompt and answer), then greedy at temperature 0 (or
+unset), else temperature / top-k / top-p over the ``CANDIDATES`` most likely tokens (top-k's
+own cap when smaller) with the request's seed, so a record gets the same answer every time.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from batchrock.backends.base import StopReason
 from batchrock.backends.text import find_stop
 
 _SEED = 1234
+# Tokens a sampling step draws from: the tail past the 256 most likely holds a negligible share
+# of the probability, and sorting the whole vocabulary (49k tokens) per token would cost more
+# than a decode step's share of a small model.
+CANDIDATES = 256
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -46,17 +52,31 @@ class Decoding:
     top_p: float | None
     top_k: int | None
     stop_sequences: tuple[str, ...]
+    seed: int | None = None
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     reason: StopReason | None = None
     matched: str | None = None
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(_SEED))
+    rng: np.random.Generator = field(init=False)
     prefilled: int = 0  # prompt tokens already in the KV cache
     reused: int = 0     # of those, how many another sequence had computed
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(_SEED if self.seed is None else self.seed)
 
     @property
     def prefilling(self) -> bool:
         return self.prefilled < len(self.prompt)
+
+    def recent_tokens(self) -> list[int]:
+        """The last ``repeat_last_n`` tokens of prompt and answer: what the repeat penalty looks at."""
+        wanted = self.repeat_last_n
+        recent = self.tokens[-wanted:]
+        if len(recent) < wanted:
+            recent = self.prompt[len(self.prompt) - (wanted - len(recent)):] + recent
+        return recent
 
 
 @dataclass
@@ -185,21 +205,24 @@ class BatchDecoder(Generic[Key]):
 
     def _sample(self, sequence: Decoding, row: int) -> int:
         logits = self._logits(row)
+        if sequence.repeat_penalty != 1.0 and sequence.repeat_last_n > 0:
+            logits = _penalize(logits, sequence.recent_tokens(), sequence.repeat_penalty)
         if not sequence.temperature:
             return int(np.argmax(logits))
-        scaled = logits.astype(np.float64) / sequence.temperature
-        if sequence.top_k:
-            cutoff = np.partition(scaled, -sequence.top_k)[-sequence.top_k]
-            scaled = np.where(scaled < cutoff, -np.inf, scaled)
-        probabilities = np.exp(scaled - scaled.max())
+        count = min(sequence.top_k or CANDIDATES, CANDIDATES, self.n_vocab)
+        candidates = np.argpartition(logits, -count)[-count:]
+        scaled = logits[candidates].astype(np.float64) / sequence.temperature
+        order = np.argsort(-scaled)
+        candidates, scaled = candidates[order], scaled[order]
+        probabilities = np.exp(scaled - scaled[0])
         probabilities /= probabilities.sum()
         if sequence.top_p is not None and sequence.top_p < 1.0:
-            order = np.argsort(-probabilities)
-            keep = np.cumsum(probabilities[order]) - probabilities[order] < sequence.top_p
-            mask = np.zeros_like(probabilities)
-            mask[order[keep]] = 1
-            probabilities = probabilities * mask / (probabilities * mask).sum()
-        return int(sequence.rng.choice(self.n_vocab, p=probabilities))
+            keep = int(np.searchsorted(np.cumsum(probabilities), sequence.top_p)) + 1
+            candidates, probabilities = candidates[:keep], probabilities[:keep] / probabilities[:keep].sum()
+        # drawn in token order, not probability order: two near-equal tokens whose order flips with
+        # the rounding of a differently composed batch must not swap the seeded draw's answer
+        by_token = np.argsort(candidates)
+        return int(candidates[by_token][sequence.rng.choice(len(candidates), p=probabilities[by_token])])
 
     def _finished(self, sequence: Decoding, token: int) -> bool:
         """Take ``token`` into ``sequence`` unless it ends it; True when the sequence is over."""
@@ -222,6 +245,16 @@ class BatchDecoder(Generic[Key]):
         buffer = ctypes.create_string_buffer(64)
         size = L.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, False)
         return buffer.raw[: max(size, 0)]
+
+
+def _penalize(logits: np.ndarray, recent: list[int], penalty: float) -> np.ndarray:
+    """llama.cpp's repeat penalty: a recent token's logit is divided by ``penalty`` when positive,
+    multiplied when negative, so it is always made less likely."""
+    tokens = np.unique(np.asarray(recent, dtype=np.int64))
+    penalized = logits.copy()
+    values = penalized[tokens]
+    penalized[tokens] = np.where(values > 0, values / penalty, values * penalty)
+    return penalized
 
 
 def _common_length(first: list[int], second: list[int]) -> int:

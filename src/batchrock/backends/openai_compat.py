@@ -25,9 +25,10 @@ import aiohttp
 import orjson
 
 from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind, StopReason
-from batchrock.backends.text import chat_messages
+from batchrock.backends.text import as_chat, chat_messages, plain_prompt
 
 _FINISH = {"stop": StopReason.END, "length": StopReason.LENGTH}
+_DEFAULT_SEED = 1234  # for a request that carries none
 # below the 5 s idle timeout of uvicorn (vLLM, SGLang, llama-cpp-python): we drop an idle connection
 # before the server does, so a POST never goes out on a connection the server has just closed
 _KEEPALIVE_SECONDS = 4.0
@@ -147,6 +148,8 @@ class OpenAIOptions(BackendOptions, frozen=True):
     model: str = "default"
     api_key: str | None = None
     timeout_seconds: float = 120
+    frequency_penalty: float | None = None  # sent with every request when set (-2..2; vLLM, SGLang, llama.cpp take it)
+    presence_penalty: float | None = None
 
 
 class OpenAICompatBackend:
@@ -159,6 +162,10 @@ class OpenAICompatBackend:
         self.model = options.model
         self.api_key = options.api_key
         self.timeout = options.timeout_seconds
+        self.prompt_mode = options.prompt_mode
+        self.penalties = {key: value for key, value in {"frequency_penalty": options.frequency_penalty,
+                                                         "presence_penalty": options.presence_penalty}.items()
+                          if value is not None}
         self.max_in_flight = max(1, 8 if options.max_in_flight is None else options.max_in_flight)
         self._lock = threading.Lock()
         self._current: _Pool | None = None
@@ -235,10 +242,12 @@ class OpenAICompatBackend:
             return "/v1/embeddings", {"model": self.model, "input": request.prompt or ""}
         sampling = {key: value for key, value in {
             "max_tokens": request.max_tokens, "temperature": request.temperature, "top_p": request.top_p,
-            "stop": list(request.stop_sequences) or None, "seed": 1234}.items() if value is not None}
-        if request.kind is RequestKind.COMPLETION:
-            return "/v1/completions", {"model": self.model, "prompt": request.prompt or "", **sampling}
-        return "/v1/chat/completions", {"model": self.model, "messages": chat_messages(request), **sampling}
+            "stop": list(request.stop_sequences) or None,
+            "seed": _DEFAULT_SEED if request.seed is None else request.seed}.items() if value is not None}
+        sampling.update(self.penalties)
+        if as_chat(request, self.prompt_mode):  # the server renders the turns with its model's chat template
+            return "/v1/chat/completions", {"model": self.model, "messages": chat_messages(request), **sampling}
+        return "/v1/completions", {"model": self.model, "prompt": plain_prompt(request), **sampling}
 
     def _result(self, request: GenerationRequest, answer: dict[str, Any]) -> GenerationResult:
         usage = answer.get("usage") or {}

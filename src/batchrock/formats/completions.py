@@ -1,4 +1,9 @@
-"""Prompt-completion formats: Amazon Titan Text, Meta Llama and Mistral text completion."""
+"""Prompt-completion formats: Amazon Titan Text, Meta Llama and Mistral text completion.
+
+Each request keeps its prompt as given (``prompt_mode = "raw"`` sends exactly that) and the
+turns read from it (``formats.prompts``), which the serving model's chat template renders in
+the default ``prompt_mode = "chat"``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any, ClassVar
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind, StopReason
 from batchrock.formats.base import FormatError, field, int_in, number_in, require_object, string_list
+from batchrock.formats.prompts import turns_from_prompt
 
 
 def _prompt(body: dict[str, Any], name: str) -> str:
@@ -13,6 +19,12 @@ def _prompt(body: dict[str, Any], name: str) -> str:
     if not text.strip():
         raise FormatError(f"{name} must not be empty")
     return text
+
+
+def completion(prompt: str, **sampling: Any) -> GenerationRequest:
+    turns = turns_from_prompt(prompt)
+    return GenerationRequest(kind=RequestKind.COMPLETION, prompt=prompt, system=turns.system, messages=turns.messages,
+                             **sampling)
 
 
 class TitanText:
@@ -24,9 +36,8 @@ class TitanText:
         body = require_object(body)
         config = require_object(body.get("textGenerationConfig") or {}, "textGenerationConfig")
         where = "textGenerationConfig"
-        return GenerationRequest(
-            kind=RequestKind.COMPLETION,
-            prompt=_prompt(body, "inputText"),
+        return completion(
+            _prompt(body, "inputText"),
             max_tokens=int_in(config, "maxTokenCount", 1, 8192, default=512, where=where) or 512,
             temperature=number_in(config, "temperature", 0.0, 1.0, where=where),
             top_p=number_in(config, "topP", 0.0, 1.0, where=where),
@@ -48,9 +59,8 @@ class MetaLlama:
         body = require_object(body)
         if body.get("images"):
             raise FormatError("images are not supported by this text-only model")
-        return GenerationRequest(
-            kind=RequestKind.COMPLETION,
-            prompt=_prompt(body, "prompt"),
+        return completion(
+            _prompt(body, "prompt"),
             max_tokens=int_in(body, "max_gen_len", 1, 8192, default=512) or 512,
             temperature=number_in(body, "temperature", 0.0, 1.0),
             top_p=number_in(body, "top_p", 0.0, 1.0),
@@ -70,9 +80,8 @@ class MistralText:
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
-        return GenerationRequest(
-            kind=RequestKind.COMPLETION,
-            prompt=_prompt(body, "prompt"),
+        return completion(
+            _prompt(body, "prompt"),
             max_tokens=int_in(body, "max_tokens", 1, 8192, default=512) or 512,
             temperature=number_in(body, "temperature", 0.0, 1.0),
             top_p=number_in(body, "top_p", 0.0, 1.0),
