@@ -24,7 +24,7 @@ endif
 LLAMA_EXTRA_CMAKE_ARGS ?=
 LLAMA_STAMP := $(VENV)/.llama-$(LLAMA_FLAVOUR)-$(LLAMA_CPP_VERSION)
 
-.PHONY: setup demo test lint bench load soak fuzz clean
+.PHONY: setup demo test lint bench quality load soak fuzz clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,11 @@ bench: setup
 	$(PY) bench/api_get.py
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/llamacpp_job.py
+	$(PY) bench/quality.py
+
+# the quality floor of the packaged model on the fixed evaluation set (bench/eval/quality.jsonl)
+quality: setup
+	$(PY) bench/quality.py
 
 load: setup
 	$(PY) bench/load.py
