@@ -55,7 +55,9 @@ class LlamaCppBackend:
     options_type = LlamaCppOptions
     hosted = True
 
-    def __init__(self, options: LlamaCppOptions) -> None:
+    def __init__(self, options: LlamaCppOptions, *, vocab_only: bool = False) -> None:
+        """``vocab_only``: the model's vocabulary and chat template alone, no weights, for counting
+        prompt tokens (``prompt_tokens``) before a job runs."""
         self.model_path = options.model_path
         self.n_ctx = options.n_ctx
         self.n_threads = options.n_threads or os.cpu_count() or 2
@@ -64,6 +66,7 @@ class LlamaCppBackend:
         self.parallel = max(1, options.parallel)
         self.prompt_mode = options.prompt_mode
         self.repeat_penalty, self.repeat_last_n = options.repeat_penalty, options.repeat_last_n
+        self.vocab_only = vocab_only
         self._decoder: Any = None
         self._model: Any = None
         self._formatter: Any = None
@@ -75,7 +78,7 @@ class LlamaCppBackend:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             model = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                          embedding=self.embedding, seed=_SEED, verbose=False)
+                          embedding=self.embedding, seed=_SEED, verbose=False, vocab_only=self.vocab_only)
             template = model.metadata.get("tokenizer.chat_template")
             if template:
                 eos = model.detokenize([model.token_eos()]).decode(errors="ignore")
@@ -83,6 +86,10 @@ class LlamaCppBackend:
                 self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
             self._model = model
         return self._model
+
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        """The tokens the model is given for ``request``: its chat template or plain prompt, by ``prompt_mode``."""
+        return list(self._load().tokenize(self._prompt(request).encode(), add_bos=True, special=True))
 
     def _slots(self) -> Any:
         if self._decoder is None:
@@ -130,7 +137,7 @@ class LlamaCppBackend:
 
         if request.kind is RequestKind.EMBEDDING:
             return BackendError("this llama.cpp model is not loaded for embeddings", status=400)
-        prompt = self._load().tokenize(self._prompt(request).encode(), add_bos=True, special=True)
+        prompt = self.prompt_tokens(request)
         room = self.n_ctx - len(prompt)
         if room <= 0:
             return BackendError(f"The prompt has {len(prompt)} tokens; the model's context window holds {self.n_ctx}.",

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from batchrock.catalog import CatalogError
-from batchrock.cli import aws, models, resume, run, serve, worker
+from batchrock.cli import aws, estimate, models, results, resume, retry_failed, run, serve, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_parser(subparsers)
     resume.add_parser(subparsers)
     run.add_parsers(subparsers)
+    results.add_parser(subparsers)
+    retry_failed.add_parser(subparsers)
+    estimate.add_parser(subparsers)
     return parser
 
 
