@@ -21,6 +21,8 @@ from batchrock.jobs.clock import Clock, FileOffsetClock, SystemClock
 from batchrock.jobs.pagination import TokenSigner
 from batchrock.jobs.service import JobService
 from batchrock.jobs.store import JobStore
+from batchrock.observability.backend_metrics import instrument
+from batchrock.observability.events import DeliveryConfig, EventDelivery
 from batchrock.observability.metrics import metrics_routes
 from batchrock.security.credentials import CredentialsFile
 from batchrock.security.policy import Policy
@@ -61,7 +63,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, engine: EngineConfig | None = None, clock: Clock | None = None) -> Runtime:
-        backends = BackendRegistry.from_entry_points()
+        backends = BackendRegistry.from_entry_points(instrument)  # each shared backend is timed and counted
         catalog = Catalog.load(settings.catalog_path, backends)  # first: a bad catalog stops start-up at once
         store = store_for(settings)
         clock = clock or clock_for(settings)
@@ -79,16 +81,25 @@ class Runtime:
         deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id(), self.shutdown)
         return Worker(deps, self.catalog, self.policy, self.backends)
 
+    def event_delivery(self) -> EventDelivery:
+        """The loop that sends the outbox's state-change events to the --events-url receivers (or only
+        prunes it, without one); the caller starts and stops it."""
+        return EventDelivery(self.store.outbox, DeliveryConfig.from_settings(self.settings), self.clock)
+
     def app(self) -> Starlette:
         @asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
             worker = self.worker() if self.settings.run_worker else None
+            events = self.event_delivery()
+            self.service.on_new_job.append(events.wake)
+            events.start()
             if worker is not None:
                 self.service.on_new_job.append(worker.wake)
                 worker.start()
             yield
             if worker is not None:
                 worker.stop()
+            events.stop()
 
         # signatures are checked against real time, not the (test-shiftable) clock of job rules
         authenticator = Authenticator(self.credentials, self.settings.default_account_id, SystemClock().now,

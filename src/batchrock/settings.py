@@ -48,6 +48,11 @@ class Settings:
     header_timeout_seconds: float = 5.0  # a request head must be complete this long after its first byte
     idle_timeout_seconds: float = 5.0  # a new connection that sends nothing is closed after this
     keep_alive_seconds: float = 10.0  # a connection idle after a response is closed after this
+    events_urls: tuple[str, ...] = ()  # receivers of job state-change events (docs/observability.md)
+    events_secret: str | None = None  # signs them (HMAC-SHA256); None: unsigned
+    events_retention_hours: float = 72.0  # an event no receiver took by then is dropped
+    metrics_host: str = DEFAULT_HOST  # a worker's own /metrics (serve answers it on its API port)
+    metrics_port: int | None = None  # None: a worker serves no /metrics
 
     def secret(self) -> bytes:
         """A per-data-dir secret (signs pagination tokens); created on first use."""

@@ -144,7 +144,8 @@ def test_prompts_and_stop_sequences_are_built_one_way() -> None:
     assert chat_messages(chat) == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
                                    {"role": "assistant", "content": "yo"}]
     assert render_prompt(chat, None) == "hi\nyo"
-    assert render_prompt(chat, lambda messages: f"{len(messages)} messages") == "3 messages"
+    # a last assistant turn is a prefill: the template renders the turns before it, the answer goes on from it
+    assert render_prompt(chat, lambda messages: f"{len(messages)} messages|") == "2 messages|yo"
     completion = GenerationRequest(RequestKind.COMPLETION, prompt="once upon")
     assert render_prompt(completion, lambda messages: "templated") == "once upon"
     assert find_stop("a STOP b END", ("END", "", "STOP")) == "END"  # the request's order, not the text's

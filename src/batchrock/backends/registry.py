@@ -11,14 +11,16 @@ runs in a model host process (``backends.host``), so a crash in native code take
 down; the catalog option ``hosted = true|false`` overrides that per backend.
 
 ``Runtime`` builds one registry per process and closes it on shutdown, closing every backend it
-made (model hosts and connection pools end with them).
+made (model hosts and connection pools end with them). It also passes an ``instrument`` hook
+(``observability.backend_metrics``) that wraps each shared backend for the metrics; the
+registry knows nothing of metrics itself.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
@@ -28,6 +30,9 @@ from batchrock.backends.base import Backend, BackendFactory, BackendOptions, Bad
 
 GROUP = "batchrock.backends"
 
+# Wraps a backend the registry shares out: (backend name, its options, the backend) -> its stand-in.
+Instrument = Callable[[str, BackendOptions, Backend], Backend]
+
 log = logging.getLogger("batchrock.backends")
 
 
@@ -36,7 +41,7 @@ class UnknownBackend(LookupError):
 
 
 class BackendRegistry:
-    def __init__(self, entries: Iterable[EntryPoint] = ()) -> None:
+    def __init__(self, entries: Iterable[EntryPoint] = (), instrument: Instrument | None = None) -> None:
         self._entries: dict[str, EntryPoint] = {}
         for entry in entries:
             self._entries.setdefault(entry.name, entry)  # the first on sys.path wins, as imports do
@@ -45,10 +50,11 @@ class BackendRegistry:
         self._shared: dict[tuple[str, bytes], Backend] = {}
         self._local: list[Backend] = []
         self._lock = threading.RLock()
+        self._instrument = instrument
 
     @classmethod
-    def from_entry_points(cls) -> BackendRegistry:
-        return cls(entry_points(group=GROUP))
+    def from_entry_points(cls, instrument: Instrument | None = None) -> BackendRegistry:
+        return cls(entry_points(group=GROUP), instrument)
 
     def register(self, name: str, factory: BackendFactory) -> None:
         """A backend by name without an entry point (an application's own, a test's fake)."""
@@ -92,7 +98,8 @@ class BackendRegistry:
         key = (name, msgspec.json.encode(options))
         with self._lock:
             if key not in self._shared:
-                self._shared[key] = self._make(name, options)
+                made = self._make(name, options)
+                self._shared[key] = made if self._instrument is None else self._instrument(name, options, made)
             return self._shared[key]
 
     def create_local(self, name: str, options: BackendOptions) -> Backend:

@@ -28,6 +28,7 @@ MIB = 1024 * 1024
 # Flags of ``serve`` alone, named as Settings' fields: ``worker`` has none, and keeps Settings' defaults.
 SERVE_ONLY = ("host", "port", "allow_insecure", "max_connections", "max_connections_per_client",
               "header_timeout_seconds", "idle_timeout_seconds", "body_timeout_seconds")
+WORKER_ONLY = ("metrics_host", "metrics_port")  # serve answers /metrics on its own port
 
 EXAMPLE = """example:
   batchrock serve --port 8787 --data-dir ./data
@@ -98,12 +99,23 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=EngineConfig.batch_size,
                         help="records a job keeps in flight on a backend whose catalog entry sets no max_in_flight "
                              "(default %(default)d)")
+    parser.add_argument("--events-url", action="append", default=[], metavar="URL",
+                        help="POST a JSON event (Bedrock's EventBridge shape) to URL on every job status change; "
+                             "repeat for several receivers (docs/observability.md)")
+    parser.add_argument("--events-secret", default=os.environ.get("BATCHROCK_EVENTS_SECRET"),
+                        help="sign events with HMAC-SHA256 under this secret (default: BATCHROCK_EVENTS_SECRET; "
+                             "the variable keeps it out of the process list)")
+    parser.add_argument("--events-retention-hours", type=float, default=Settings.events_retention_hours,
+                        help="an event no receiver took within this is dropped (default %(default)g)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     if not 24 <= args.default_timeout_hours <= 168:
         raise SystemExit("batchrock serve: --default-timeout-hours must be between 24 and 168")
+    for url in args.events_url:
+        if not url.startswith(("http://", "https://")):
+            raise SystemExit(f"batchrock: --events-url must be an http:// or https:// URL, not {url!r}")
     clock_file = os.environ.get("BATCHROCK_TEST_CLOCK_FILE")
     return Settings(
         data_dir=args.data_dir or default_data_dir(),
@@ -117,7 +129,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         storage_outage_seconds=args.storage_outage_seconds,
         keep_free_bytes=args.keep_free_bytes,
         regions=frozenset(args.regions.split(",")) if args.regions else None,
-        **{name: getattr(args, name) for name in SERVE_ONLY if hasattr(args, name)},
+        events_urls=tuple(args.events_url),
+        events_secret=args.events_secret or None,
+        events_retention_hours=args.events_retention_hours,
+        **{name: getattr(args, name) for name in (*SERVE_ONLY, *WORKER_ONLY) if hasattr(args, name)},
     )
 
 

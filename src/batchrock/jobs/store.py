@@ -7,13 +7,16 @@ worker owns a job only while its lease lasts, so several processes can share one
 Each claim gives the job a new lease epoch; every write a worker makes for a job it runs
 (files, checkpoints, counts, its status) names that epoch and is refused, in the same
 transaction, once another worker has claimed the job: a stale worker cannot write.
+
+Every status change (a new job included) writes a state-change event into the store's outbox
+in the same transaction, so no change is lost to a crash between the two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from batchrock.jobs.model import FailureKind, Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
@@ -129,8 +132,58 @@ class StatusChange:
     counts: RecordCounts | None = None  # final counts, written exactly in the same transaction
 
 
+@dataclass(frozen=True)
+class StatusTotals:
+    """The jobs of one model in one status, their counts added up (what ``/metrics`` reads)."""
+
+    model_id: str
+    status: JobStatus
+    jobs: int
+    counts: RecordCounts
+    oldest_change: datetime  # the earliest last-modified time among them: when the longest waiting got here
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A job state-change event in the outbox that not every URL has yet: its JSON body, written in
+    the transaction of the status change, and the keys of the URLs it was delivered to."""
+
+    seq: int  # the outbox's order: a job's events are in the order of its changes
+    event_id: str
+    body: bytes
+    delivered_to: frozenset[str]
+
+
+class EventOutbox(Protocol):
+    """Every status change writes its event here, in the change's own transaction; one process at a
+    time (the holder of the delivery lease) sends them on, in order."""
+
+    def pending_events(self, limit: int, missing: str | None = None) -> list[PendingEvent]:
+        """The oldest events not yet delivered to every URL, in order; with ``missing``, only those
+        the URL of that key lacks."""
+        ...
+
+    def count_pending_events(self) -> int: ...
+
+    def hold_delivery(self, holder: str, now: datetime, until: datetime) -> bool:
+        """Take (or renew) the delivery lease; False while another process holds it."""
+        ...
+
+    def release_delivery(self, holder: str) -> None: ...
+
+    def mark_delivered(self, seq: int, delivered_to: frozenset[str], done: bool, now: datetime) -> None:
+        """Record the URLs an event reached; ``done``: every URL has it."""
+        ...
+
+    def prune_events(self, now: datetime, keep_delivered: timedelta, keep_undelivered: timedelta) -> int:
+        """Delete delivered events older than ``keep_delivered`` and any older than ``keep_undelivered``;
+        returns how many of those were never delivered everywhere."""
+        ...
+
+
 class JobStore(Protocol):
     write_problem: str | None  # why the last write failed, while the store cannot be written
+    outbox: EventOutbox
 
     def add_job(self, job: Job, tags: Iterable[Tag]) -> None: ...
 
@@ -174,6 +227,10 @@ class JobStore(Protocol):
     def resume_failed(self, job_ids: Iterable[str] | None, kinds: Iterable[FailureKind], now: datetime) -> list[str]:
         """Failed jobs (None: all) whose failure is one of ``kinds`` take ``transitions.RESUME``;
         a kind the table does not let out raises TransitionError. Returns the ids resumed."""
+        ...
+
+    def job_totals(self) -> list[StatusTotals]:
+        """Jobs and their counts by model and status, over every job in the store."""
         ...
 
     def shared_secret(self, name: str, size: int = 32) -> bytes:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 from batchrock.backoff import backoff, jittered
+from batchrock.observability.instruments import STORAGE_GAVE_UP, STORAGE_RETRIES
 from batchrock.storage.base import ObjectInfo, ObjectMissing, ObjectStore, StorageError
 from batchrock.storage.local import UnsafeKey
 
@@ -47,8 +48,10 @@ class RetryingObjectStore:
             except StorageError as error:
                 delay = next(delays)
                 if time.monotonic() + delay > deadline:
+                    STORAGE_GAVE_UP.labels(what).inc()
                     raise StorageError(f"{error} (still failing after {self.outage_seconds:.0f} s of retries)") from None
                 log.warning("storage %s failed (%s); retrying in %.1f s", what, error, delay)
+                STORAGE_RETRIES.labels(what).inc()
                 if self.interrupt.wait(jittered(delay)):
                     raise StorageWaitInterrupted(f"storage {what}: {error}") from None
 

@@ -47,6 +47,14 @@ def _fence_leases_with_epochs(conn: Connection) -> None:
         parts="[]", input_offset=0, records_done=0, success_records=0, error_records=0, input_tokens=0, output_tokens=0))
 
 
+def _create_event_outbox(conn: Connection) -> None:
+    """The outbox of job state-change events. Jobs that changed status before it get no events for
+    those changes (there was nowhere to record them)."""
+    schema.job_events.create(conn)
+    schema.event_delivery.create(conn)
+    conn.execute(schema.event_delivery.insert().values(name=schema.EVENT_DELIVERY_LEASE))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_create_jobs", _create_jobs),
     ("0002_create_job_tags", _create_job_tags),
@@ -54,6 +62,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ("0004_add_jobs_failure_kind", _add_jobs_failure_kind),
     ("0005_create_service_secrets", _create_service_secrets),
     ("0006_fence_leases_with_epochs", _fence_leases_with_epochs),
+    ("0007_create_event_outbox", _create_event_outbox),
 )
 
 

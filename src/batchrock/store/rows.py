@@ -1,4 +1,4 @@
-"""Mapping between Job records and rows of the ``jobs`` table."""
+"""Mapping between Job records and rows of the ``jobs`` table, and between file progress and ``job_files``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from batchrock.jobs.model import (
     S3OutputConfig,
     VpcConfig,
 )
+from batchrock.jobs.store import FileProgress
 from batchrock.jobs.timecodec import from_micros, from_optional_micros, to_micros
-from batchrock.store.schema import JOB_COUNT_COLUMNS
+from batchrock.store.schema import FILE_COUNT_COLUMNS, JOB_COUNT_COLUMNS
 
 
 def _dump(value: Any) -> str | None:
@@ -94,3 +95,30 @@ def row_to_job(row: Mapping[Any, Any]) -> Job:  # a dict or an SQLAlchemy RowMap
         end_time=from_optional_micros(row["end_us"]),
         counts=counts_from_row(row),
     )
+
+
+def file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:
+    """A file's plan and checkpoint as a row of ``job_files``."""
+    return {
+        "job_id": job_id,
+        "file_index": progress.file_index,
+        "input_key": progress.input_key,
+        "output_key": progress.output_key,
+        "parts": orjson.dumps(progress.parts).decode(),
+        "input_offset": progress.input_offset,
+        "done": int(progress.done),
+        **counts_to_row(progress.counts, FILE_COUNT_COLUMNS),
+    }
+
+
+def file_progress(row: Mapping[Any, Any]) -> FileProgress:
+    counts = counts_from_row(row, FILE_COUNT_COLUMNS)
+    return FileProgress(
+        file_index=row["file_index"],
+        input_key=row["input_key"],
+        output_key=row["output_key"],
+        record_count=counts.total,
+        parts=tuple(str(key) for key in orjson.loads(row["parts"])),
+        input_offset=row["input_offset"],
+        done=bool(row["done"]),
+    ).with_counts(counts)

@@ -94,3 +94,30 @@ service_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", LargeBinary, nullable=False),
 )
+
+# The outbox of job state-change events: each is written in the transaction of its status change
+# and sent on to the --events-url receivers by the holder of the delivery lease, in ``seq`` order.
+job_events = Table(
+    "job_events",
+    metadata,
+    # INTEGER on SQLite: only an INTEGER PRIMARY KEY is the rowid, which numbers rows by itself
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("job_id", String(12), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("delivered_to", Text, nullable=False, default="[]"),  # JSON list of the keys of the URLs that have it
+    Column("done_us", BigInteger),  # when every URL had it; NULL while it is pending
+    Index("ix_job_events_done_seq", "done_us", "seq"),
+)
+
+# One row: which process delivers the outbox now, and until when (a lease, as a worker's on a job).
+event_delivery = Table(
+    "event_delivery",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128)),
+    Column("until_us", BigInteger),
+)
+EVENT_DELIVERY_LEASE = "events"

@@ -9,8 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, and_, bindparam, case, create_engine, delete, event, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -19,19 +18,23 @@ from batchrock.jobs.store import (
     Claim,
     DuplicateClientToken,
     DuplicateJobName,
+    EventOutbox,
     FileProgress,
     JobQuery,
     Lease,
     StatusChange,
+    StatusTotals,
     StoreUnwritable,
     TooManyTagsInStore,
 )
-from batchrock.jobs.timecodec import to_micros
+from batchrock.jobs.timecodec import from_micros, to_micros
 from batchrock.jobs.transitions import EXPIRABLE, RESUME, check_resume, check_transition
+from batchrock.observability.instruments import STORE_WRITE_FAILURES
 from batchrock.store.dbfaults import unwritable_reason
 from batchrock.store.migrations import apply_migrations, pending_migrations
-from batchrock.store.rows import counts_from_row, counts_to_row, job_to_row, row_to_job
-from batchrock.store.schema import FILE_COUNT_COLUMNS, job_files, job_tags, jobs, service_secrets
+from batchrock.store.outbox import SqlOutbox, record_changes
+from batchrock.store.rows import counts_to_row, file_progress, file_row, job_to_row, row_to_job
+from batchrock.store.schema import JOB_COUNT_COLUMNS, job_files, job_tags, jobs, service_secrets
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -87,6 +90,7 @@ class SqlJobStore:
         self.read_engine = self.engine
         self._compiled_cache: dict[int, tuple[str, list[str] | None]] = {}
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.outbox: EventOutbox = SqlOutbox(self._writing, self._reading)
         if self.is_sqlite:
             _prepare_sqlite(self.engine, transactions=True)
             self.read_engine = create_engine(url)
@@ -116,6 +120,7 @@ class SqlJobStore:
             if reason is None:
                 raise
             self.write_problem = reason
+            STORE_WRITE_FAILURES.inc()
             raise StoreUnwritable(reason) from None
         self.write_problem = None
 
@@ -135,6 +140,7 @@ class SqlJobStore:
                 rows = [{"job_id": job.job_id, "tag_key": t.key, "tag_value": t.value} for t in tags]
                 if rows:
                     conn.execute(job_tags.insert(), rows)
+                record_changes(conn, [job], job.submit_time)
         except IntegrityError as error:
             if "token" in str(error.orig):
                 raise DuplicateClientToken(job.spec.client_request_token or "") from error
@@ -224,7 +230,11 @@ class SqlJobStore:
         if change.lease is not None:
             conditions.append(_held(change.lease))
         with self._writing() as conn:
-            return conn.execute(update(jobs).where(*conditions).values(values)).rowcount == 1
+            row = conn.execute(update(jobs).where(*conditions).values(values).returning(*jobs.c)).mappings().first()
+            if row is None:
+                return False
+            record_changes(conn, [row_to_job(row)], change.now)
+        return True
 
     def publish_counts(self, lease: Lease, counts: RecordCounts, now: datetime) -> bool:
         """Live counts for Get/List; they only grow, so a worker resuming from an older checkpoint
@@ -297,7 +307,7 @@ class SqlJobStore:
 
     def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime) -> bool:
         """A validated job's files and counts, replacing any earlier plan, while ``lease`` holds."""
-        rows = [_file_row(lease.job_id, progress) for progress in files]
+        rows = [file_row(lease.job_id, progress) for progress in files]
         values = {**counts_to_row(counts), "last_modified_us": to_micros(now)}
         with self._writing() as conn:
             if conn.execute(update(jobs).where(_held(lease)).values(values)).rowcount != 1:
@@ -311,7 +321,7 @@ class SqlJobStore:
         statement = select(job_files).where(job_files.c.job_id == job_id).order_by(job_files.c.file_index)
         with self._reading() as conn:
             rows = conn.execute(statement).mappings().all()
-        return [_file_progress(row) for row in rows]
+        return [file_progress(row) for row in rows]
 
     def checkpoint(self, lease: Lease, progress: FileProgress, counts: RecordCounts, now: datetime) -> bool:
         """Record a file's progress and the job's counts together, only while ``lease`` holds."""
@@ -322,7 +332,7 @@ class SqlJobStore:
             conn.execute(
                 update(job_files)
                 .where(job_files.c.job_id == lease.job_id, job_files.c.file_index == progress.file_index)
-                .values(_file_row(lease.job_id, progress))
+                .values(file_row(lease.job_id, progress))
             )
         return True
 
@@ -339,9 +349,12 @@ class SqlJobStore:
             )
             .values(status=JobStatus.EXPIRED.value, message=message, end_us=now_us, last_modified_us=now_us,
                     lease_owner=None, lease_expires_us=None)
+            .returning(*jobs.c)
         )
         with self._writing() as conn:
-            return int(conn.execute(statement).rowcount)
+            expired = [row_to_job(row) for row in conn.execute(statement).mappings()]
+            record_changes(conn, expired, now)
+        return len(expired)
 
     def shared_secret(self, name: str, size: int = 32) -> bytes:
         """The store's secret called ``name``, made on first use; the same for every server on it."""
@@ -372,10 +385,21 @@ class SqlJobStore:
             .where(*conditions)
             .values(status=RESUME.target.value, message=None, end_us=None, failure_kind=None,
                     last_modified_us=to_micros(now), lease_owner=None, lease_expires_us=None)
-            .returning(jobs.c.job_id)
+            .returning(*jobs.c)
         )
         with self._writing() as conn:
-            return sorted(conn.execute(statement).scalars())
+            resumed = [row_to_job(row) for row in conn.execute(statement).mappings()]
+            record_changes(conn, resumed, now)
+        return sorted(job.job_id for job in resumed)
+
+    def job_totals(self) -> list[StatusTotals]:
+        count_sums = [func.sum(jobs.c[column]) for column in JOB_COUNT_COLUMNS.values()]
+        statement = (select(jobs.c.model_id, jobs.c.status, func.count(), func.min(jobs.c.last_modified_us), *count_sums)
+                     .group_by(jobs.c.model_id, jobs.c.status))
+        with self._reading() as conn:
+            rows = conn.execute(statement).all()
+        return [StatusTotals(model_id, JobStatus(status), int(count), RecordCounts(*(int(value or 0) for value in sums)),
+                             from_micros(int(oldest))) for model_id, status, count, oldest, *sums in rows]
 
 
 def _held(lease: Lease) -> Any:
@@ -388,29 +412,3 @@ def _growing(counts: RecordCounts) -> dict[str, Any]:
     """Set each count column to the larger of its value and the new one."""
     return {name: case((jobs.c[name] < value, value), else_=jobs.c[name])
             for name, value in counts_to_row(counts).items()}
-
-
-def _file_row(job_id: str, progress: FileProgress) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "file_index": progress.file_index,
-        "input_key": progress.input_key,
-        "output_key": progress.output_key,
-        "parts": orjson.dumps(progress.parts).decode(),
-        "input_offset": progress.input_offset,
-        "done": int(progress.done),
-        **counts_to_row(progress.counts, FILE_COUNT_COLUMNS),
-    }
-
-
-def _file_progress(row: Any) -> FileProgress:
-    counts = counts_from_row(row, FILE_COUNT_COLUMNS)
-    return FileProgress(
-        file_index=row["file_index"],
-        input_key=row["input_key"],
-        output_key=row["output_key"],
-        record_count=counts.total,
-        parts=tuple(str(key) for key in orjson.loads(row["parts"])),
-        input_offset=row["input_offset"],
-        done=bool(row["done"]),
-    ).with_counts(counts)
