@@ -7,15 +7,17 @@ the way public clients write them: bare instructions and prompts in each family'
 Each row names its ``model`` (``converse:ID`` runs as a Converse job) and, for the
 classification prompts, the ``labels`` offered.
 
-    python bench/quality.py [--prompt-mode chat|raw] [--repeat-penalty 1.1] [--show]
+    python bench/quality.py [--prompt-mode chat|raw] [--repeat-penalty 1.1] [--greedy] [--show]
 
 Reported, per family and in all:
   * non-empty: answers with any text;
   * looping: answers in which some 4-gram of words occurs more than 3 times;
   * labelled: classification answers that name one of the offered labels.
 The job runs on the default catalog's serving model (SmolLM2-135M-Instruct via llama.cpp),
-with the prompt mode and repeat penalty given, so the old behaviour (``raw``, 1.0) can be
-measured beside the new one in one run of each.
+with the prompt mode and repeat penalty given; ``--greedy`` sets temperature 0 in every record
+that leaves it unset. So the old behaviour (``--prompt-mode raw --repeat-penalty 1.0 --greedy``:
+prompts as given, an unset temperature decoded greedily, no repeat penalty) is measured beside
+the new one by the same script.
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ def catalog(directory: Path, prompt_mode: str, repeat_penalty: float) -> Path:
     return path
 
 
+def greedy(row: dict[str, Any]) -> dict[str, Any]:
+    """The record with temperature 0 where it leaves temperature unset, in its format's own place."""
+    body = json.loads(json.dumps(row["modelInput"]))
+    if row["model"].startswith(("converse:", "amazon.nova")):
+        body.setdefault("inferenceConfig", {}).setdefault("temperature", 0)
+    elif row["model"].startswith("amazon.titan-text"):
+        body.setdefault("textGenerationConfig", {}).setdefault("temperature", 0)
+    else:
+        body.setdefault("temperature", 0)
+    return {**row, "modelInput": body}
+
+
 def run_jobs(rows: list[dict[str, Any]], directory: Path, prompt_mode: str, repeat_penalty: float) -> list[Answer]:
     from batchrock.jobs.model import InvocationType, JobSpec, Owner, S3InputConfig, S3OutputConfig
     from batchrock.runtime import Runtime
@@ -144,11 +158,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompt-mode", choices=["chat", "raw"], default="chat")
     parser.add_argument("--repeat-penalty", type=float, default=1.1)
+    parser.add_argument("--greedy", action="store_true", help="temperature 0 where a record leaves it unset")
     parser.add_argument("--show", action="store_true", help="print every answer")
     args = parser.parse_args()
     rows = [json.loads(line) for line in EVAL_SET.read_text().splitlines() if line.strip()]
+    if args.greedy:
+        rows = [greedy(row) for row in rows]
     print(f"{len(rows)} records from {EVAL_SET.relative_to(ROOT)}; SmolLM2-135M-Instruct Q4_1 on llama.cpp, "
-          f"prompt_mode {args.prompt_mode}, repeat_penalty {args.repeat_penalty}")
+          f"prompt_mode {args.prompt_mode}, repeat_penalty {args.repeat_penalty}"
+          f"{', unset temperatures greedy' if args.greedy else ''}")
     with tempfile.TemporaryDirectory() as tmp:
         report(run_jobs(rows, Path(tmp), args.prompt_mode, args.repeat_penalty), args.show)
 
