@@ -48,6 +48,9 @@ from batchrock.backends.base import (
     StopReason,
 )
 
+# looking up an Enum member costs more than a global, on the per-request path
+_EMBEDDING, _LENGTH, _END = RequestKind.EMBEDDING, StopReason.LENGTH, StopReason.END
+
 
 class EchoOptions(BackendOptions, frozen=True):
     delay_seconds: float = 0.0
@@ -91,17 +94,23 @@ class EchoBackend:
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
         if self.delay or self.jitter:
             await asyncio.sleep(self.delay * len(requests) + random.uniform(0, self.jitter))
-        return [self._one(request) for request in requests]
+        if self.crash_marker or self.crash_on_request:
+            return [self._one(request) for request in requests]
+        self.seen += len(requests)  # nothing to crash on: no need to look for it request by request
+        return list(map(self._answer, requests))
 
     def _one(self, request: GenerationRequest) -> GenerationResult | BackendError:
+        self._maybe_crash(_source(request))
+        return self._answer(request)
+
+    def _answer(self, request: GenerationRequest) -> GenerationResult | BackendError:
         source = _source(request)
-        self._maybe_crash(source)
         if self.fail_marker in source:
             return BackendError(f"echo backend was asked to fail: {self.fail_marker}", status=500)
         if self.sampler is not None and self.sampler.random() < self.error_rate:
             return BackendError("echo backend sampled a failure for this record", status=500)
         words = source.split()
-        if request.kind is RequestKind.EMBEDDING:
+        if request.kind is _EMBEDDING:
             embedding = _hash_vector(source, request.dimensions or 8, request.normalize)
             return GenerationResult(input_tokens=len(words), embedding=embedding)
         prompt_tokens = len(words)
@@ -111,7 +120,7 @@ class EchoBackend:
         if self.sampler is not None:
             reply += [f"w{self.sampler.randrange(1000)}" for _ in range(self.sampler.randrange(4))]
         del reply[request.max_tokens:]
-        stop = StopReason.LENGTH if len(words) + 1 > request.max_tokens else StopReason.END
+        stop = _LENGTH if len(words) + 1 > request.max_tokens else _END
         return GenerationResult(" ".join(reply), stop, None, prompt_tokens, len(reply))
 
     def _maybe_crash(self, source: str) -> None:

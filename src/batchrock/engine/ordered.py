@@ -1,7 +1,8 @@
 """Records in flight, finishing in any order, written in input order.
 
-``OrderedOutput`` is the reorder buffer of one input file: each line read gets a slot; a
-record's output line is put in its slot when the record finishes, and the contiguous prefix
+``OrderedOutput`` is the reorder buffer of one input file: each block of lines read gets a
+slot (a block of one line, or as many as a backend call carries: engine/blocks.py); the
+block's output lines are put in its slot when its records finish, and the contiguous prefix
 of filled slots moves into the part buffer. It holds the counts of that prefix and the input
 offset it reaches, so a checkpoint always covers exactly the lines written before it.
 
@@ -23,13 +24,14 @@ from batchrock.jobs.store import FileProgress
 
 
 class Written(msgspec.Struct, frozen=True, gc=False):
-    """One slot's outcome: its output line (None for a blank input line) and what it counts."""
+    """One slot's outcome: its output lines (None when its input lines were blank) and what they count."""
 
     line: bytes | None
-    end: int  # the input offset just after this line
-    success: bool = False
-    input_tokens: int = 0
+    end: int  # the input offset just after the slot's last line
+    success: int = 0  # how many of its records succeeded (a bool for a slot of one record)
+    input_tokens: int = 0  # of the records that succeeded
     output_tokens: int = 0
+    records: int = 1  # output lines
 
 
 class OrderedOutput:
@@ -40,6 +42,7 @@ class OrderedOutput:
         self._slots = 0
         self._written = 0
         self._waiting: dict[int, Written] = {}
+        self._held = 0  # records in ``_waiting``
         self._records = self._success = self._errors = self._input_tokens = self._output_tokens = 0
 
     def slot(self) -> int:
@@ -49,7 +52,7 @@ class OrderedOutput:
     @property
     def held(self) -> int:
         """Finished records waiting for an earlier one."""
-        return len(self._waiting)
+        return self._held
 
     def put(self, slot: int, outcome: Written) -> None:
         if slot == self._written and not self._waiting:  # in order, as most are: straight through
@@ -57,8 +60,11 @@ class OrderedOutput:
             self._written += 1
             return
         self._waiting[slot] = outcome
+        self._held += outcome.records
         while self._written in self._waiting:
-            self._write(self._waiting.pop(self._written))
+            ready = self._waiting.pop(self._written)
+            self._held -= ready.records
+            self._write(ready)
             self._written += 1
 
     def _write(self, outcome: Written) -> None:
@@ -66,13 +72,12 @@ class OrderedOutput:
         if outcome.line is None:
             return
         self.buffer += outcome.line
-        self._records += 1
-        if outcome.success:
-            self._success += 1
+        self._records += outcome.records
+        self._success += outcome.success
+        self._errors += outcome.records - outcome.success
+        if outcome.success:  # tokens count for the records that succeeded
             self._input_tokens += outcome.input_tokens
             self._output_tokens += outcome.output_tokens
-        else:
-            self._errors += 1
 
     def snapshot(self) -> FileProgress:
         """The committed progress plus the lines written since (not yet in a part)."""

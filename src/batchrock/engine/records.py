@@ -32,12 +32,14 @@ class InputRecord(msgspec.Struct, frozen=True, gc=False):
         return self.problem is None
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):  # decoded, never changed: no cycle, so nothing for the collector
     modelInput: msgspec.Raw
     recordId: str | None = None
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+_SUCCESS_LINE = b'{"recordId":%b,"modelInput":%b,"modelOutput":%b}\n'
+_ERROR_LINE = b'{"recordId":%b,"modelInput":%b,"error":%b}\n'
 
 
 def generated_record_id(job_id: str, file_index: int, line_number: int) -> str:
@@ -86,16 +88,24 @@ def _parse_slowly(line: bytes, job_id: str, file_index: int, line_number: int) -
     return InputRecord(record_id, model_input)
 
 
+def decode_envelopes(lines: list[bytes]) -> list[_Envelope] | None:
+    """Every line's envelope, as ``parse_line`` decodes it; None when a line is not a well-formed
+    record (the caller then goes line by line, to name what is wrong)."""
+    try:
+        return list(map(_ENVELOPE.decode, lines))
+    except msgspec.MsgspecError:
+        return None
+
+
 def is_blank(line: bytes) -> bool:
     return not line.strip()
 
 
-def success_line(record: InputRecord, model_output: Any) -> bytes:
-    return b"".join((b'{"recordId":', orjson.dumps(record.record_id), b',"modelInput":', record.input_json,
-                     b',"modelOutput":', orjson.dumps(model_output), b"}\n"))
+def success_line(record_id: str, model_input: Any, model_output_json: bytes) -> bytes:
+    """The output line of a record the model answered; ``model_output_json`` is the answer's JSON."""
+    return _SUCCESS_LINE % (orjson.dumps(record_id), model_input, model_output_json)
 
 
-def error_line(record: InputRecord, code: int, message: str) -> bytes:
+def error_line(record_id: str, model_input: Any, code: int, message: str) -> bytes:
     error = orjson.dumps({"errorCode": code, "errorMessage": message})
-    return b"".join((b'{"recordId":', orjson.dumps(record.record_id), b',"modelInput":', record.input_json,
-                     b',"error":', error, b"}\n"))
+    return _ERROR_LINE % (orjson.dumps(record_id), model_input, error)

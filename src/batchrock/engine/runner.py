@@ -1,10 +1,13 @@
 """The InProgress phase of one job: records flow through the backend, and are written in order.
 
-A window of records is in flight at once (the backend's ``max_in_flight``): a record that
-finishes frees its place for the next at once, whatever the others are doing, and a reorder
-buffer writes the results in input order (engine/ordered.py). A backend call carries one
-record, or as many as the backend takes per call (``requests_per_call``: an embedding model
-or the zero-cost echo batch their calls themselves); calls, not records, are the asyncio tasks.
+A window of records is in flight at once (the backend's ``max_in_flight``): a call that
+finishes frees its records' places for the next at once, whatever the others are doing, and a
+reorder buffer writes the results in input order (engine/ordered.py). The file is read a block
+of lines at a time, as many as the backend takes per call (``requests_per_call``: one for a
+server that answers each request on its own; an embedding model or the zero-cost echo batch
+their calls themselves): a block's records are examined together, its runnable ones go to the
+backend in one call, an asyncio task, and its output lines fill one reorder slot
+(engine/blocks.py).
 
 Output lines are buffered; when the buffer reaches a part's size it is written as a part
 object of its own, named by the writer's lease epoch, and a checkpoint records, in one
@@ -22,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import islice
@@ -29,13 +33,14 @@ from itertools import islice
 from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.backoff import backoff, jittered
 from batchrock.catalog import bare_model_id
+from batchrock.engine.blocks import RecordBlock, all_results, line_blocks
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
-from batchrock.engine.ordered import Flight, OrderedOutput, Written
-from batchrock.engine.records import InputRecord, error_line, is_blank, parse_line, success_line
-from batchrock.engine.validate import examine_record
-from batchrock.formats.base import Format
+from batchrock.engine.ordered import Flight, OrderedOutput
+from batchrock.engine.records import is_blank, parse_line
+from batchrock.engine.validate import examine_block
+from batchrock.formats.base import Format, json_renderer
 from batchrock.formats.sampling import Sampling
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
@@ -67,18 +72,11 @@ class RunDeps:
 
 @dataclass
 class _Call:
-    """Records bound for one backend call: their reorder slots, input records, requests and line ends."""
+    """A block of records bound for one backend call: its reorder slot, and where it ends in the input."""
 
-    slots: list[int] = field(default_factory=list)
-    records: list[InputRecord] = field(default_factory=list)
-    requests: list[GenerationRequest] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)
-
-    def add(self, slot: int, record: InputRecord, request: GenerationRequest, end: int) -> None:
-        self.slots.append(slot)
-        self.records.append(record)
-        self.requests.append(request)
-        self.ends.append(end)
+    slot: int
+    block: RecordBlock
+    end: int
 
 
 def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
@@ -91,6 +89,7 @@ class JobRunner:
                  backend: Backend) -> None:
         self.job = job
         self.fmt = fmt
+        self.render = json_renderer(fmt)
         self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
         self.backend = backend
         self.files = files
@@ -127,63 +126,53 @@ class JobRunner:
         seen = self._ids_before(progress)
         output = OrderedOutput(progress)
         flight = Flight(self.window, max(4 * self.window, 64))
-        stream = read_lines(self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset),
-                            progress.input_offset)
+        stream = self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset)
         self.lease.ensure()
-        try:
-            halt = await self._admit_all(index, stream, output, flight, seen)
-            if halt is None:
-                halt = await self._wait_for_flight(index, output, flight)
-        except BaseException:
-            await flight.cancel()
-            raise
-        finally:
-            stream.close()
-        await flight.cancel()
+        with closing(stream), closing(line_blocks(stream, progress.input_offset, self.call_size)) as blocks:
+            try:
+                halt = await self._admit_all(index, blocks, output, flight, seen)
+                if halt is None:
+                    halt = await self._wait_for_flight(index, output, flight)
+            finally:
+                await flight.cancel()
         if halt is Halt.SHUTDOWN:
             self._commit(index, output)
             return halt
         self._finish_file(index, output.snapshot(), output.buffer, output.offset)
         return halt
 
-    async def _admit_all(self, index: int, stream: Iterator[tuple[bytes, int]], output: OrderedOutput,
+    async def _admit_all(self, index: int, blocks: Iterator[tuple[list[bytes], int]], output: OrderedOutput,
                          flight: Flight, seen: set[str]) -> Halt | None:
-        """Start every record of the file in order, as the window and the reorder buffer allow."""
+        """Start every block of the file in order, as the window and the reorder buffer allow."""
         progress = self.files[index]
-        number, call = progress.records_done, _Call()
-        for line, end in stream:
-            slot = output.slot()
-            if is_blank(line):
-                output.put(slot, Written(None, end))
-                if (halt := self._between_records(index, output)) is not None:
-                    return halt
-                continue
-            number += 1
-            record, request, problem = examine_record(self.job.job_id, progress.file_index, line, number, self.fmt,
-                                                      seen, self.deps.config.max_record_bytes)
-            if request is None:
-                output.put(slot, Written(error_line(record, 400, problem or ""), end))
-                if (halt := self._between_records(index, output)) is not None:
-                    return halt
-                continue
-            call.add(slot, record, self.sampling.apply(request, record.record_id), end)
-            if len(call.slots) >= self.call_size:
-                if (halt := await self._launch(index, output, flight, call)) is not None:
-                    return halt
-                call = _Call()
+        number = progress.records_done
+        for lines, end in blocks:
+            block = examine_block(self.job.job_id, progress.file_index, lines, number, self.fmt, seen,
+                                  self.deps.config.max_record_bytes)
+            number += len(block.ids)
+            block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())
+            if (halt := await self._start(index, output, flight, _Call(output.slot(), block, end))) is not None:
+                return halt
         if number != progress.record_count:
             raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
                                f"ran: it held {progress.record_count} records when validated and {number} now.")
-        return await self._launch(index, output, flight, call) if call.slots else None
+        return None
+
+    async def _start(self, index: int, output: OrderedOutput, flight: Flight, call: _Call) -> Halt | None:
+        """Launch the block's call; a block with nothing that can run has its error lines ready now."""
+        if call.block.requests:
+            return await self._launch(index, output, flight, call)
+        output.put(call.slot, call.block.written([], self.render, self.job.spec.model_id, call.end))
+        return self._between_records(index, output)
 
     async def _launch(self, index: int, output: OrderedOutput, flight: Flight, call: _Call) -> Halt | None:
         """Start a call once the window has room for it; first commit, publish, and check for a halt."""
-        while not await flight.room(output, self.deps.config.progress_seconds, len(call.slots)):
+        while not await flight.room(output, self.deps.config.progress_seconds, len(call.block.requests)):
             if (halt := self._between_records(index, output)) is not None:
                 return halt
         if (halt := self._between_records(index, output)) is not None:
             return halt
-        flight.start(self._run_call(output, call), len(call.slots))
+        flight.start(self._run_call(output, call), len(call.block.requests))
         return None
 
     async def _wait_for_flight(self, index: int, output: OrderedOutput, flight: Flight) -> Halt | None:
@@ -205,14 +194,8 @@ class JobRunner:
         return self._check_halt()
 
     async def _run_call(self, output: OrderedOutput, call: _Call) -> None:
-        results = await self._generate(call.requests)
-        model_id, render = self.job.spec.model_id, self.fmt.render
-        for slot, record, request, end, result in zip(call.slots, call.records, call.requests, call.ends, results, strict=True):
-            if isinstance(result, BackendError):
-                output.put(slot, Written(error_line(record, result.status, str(result)), end))
-            else:
-                line = success_line(record, render(request, result, model_id))
-                output.put(slot, Written(line, end, True, result.input_tokens, result.output_tokens))
+        answers = await self._generate(call.block.requests)
+        output.put(call.slot, call.block.written(answers, self.render, self.job.spec.model_id, call.end))
 
     def close_open_files(self) -> None:
         """Compose the output of files a crashed run left part-way, from the parts it committed."""
@@ -274,6 +257,8 @@ class JobRunner:
 
     async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
         results = await self._call_backend(requests)
+        if all_results(results):
+            return results
         config = self.deps.config
         for delay in islice(backoff(config.retry_base_seconds), config.retries):
             again = [i for i, result in enumerate(results) if isinstance(result, BackendError) and result.retryable]

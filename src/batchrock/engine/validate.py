@@ -3,24 +3,29 @@
 It streams every input file once: the files exist, limits hold, the model is known and the
 output location is writable; records are counted, and examined in full (JSON, recordId,
 modelInput against the model's request schema) until the first one that can run. The runner
-examines every record again as it runs it, with the same rules, and turns bad ones into error
-records; so a full examination here would only double the work and hold every recordId in
-memory. A job whose input is unusable, or in which no record can run, fails here with a message
-naming file and line.
+examines every record again as it runs it, with the same rules (a block of lines at a time:
+``examine_block``), and turns bad ones into error records; so a full examination here would
+only double the work and hold every recordId in memory. A job whose input is unusable, or in
+which no record can run, fails here with a message naming file and line.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import cast
 
 from batchrock.backends.base import GenerationRequest
+from batchrock.engine.blocks import RecordBlock
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import input_objects, output_key
-from batchrock.engine.records import InputRecord, is_blank, parse_line
-from batchrock.formats.base import Format, FormatError, request_from_json
+from batchrock.engine.records import InputRecord, decode_envelopes, generated_record_id, is_blank, parse_line
+from batchrock.formats.base import Format, FormatError, request_from_json, requests_from_json
 from batchrock.jobs.model import Job
 from batchrock.jobs.store import FileProgress
 from batchrock.storage.base import Location, ObjectInfo, ObjectStore, StorageError, read_line_blocks
+
+_RECORD_ID, _MODEL_INPUT = attrgetter("recordId"), attrgetter("modelInput")
 
 
 class JobInvalid(Exception):
@@ -127,6 +132,57 @@ def examine_record(job_id: str, file_index: int, line: bytes, number: int, fmt: 
         return record, request_from_json(fmt, record.input_json), None
     except FormatError as error:
         return record, None, f"modelInput: {error}"
+
+
+def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format, seen: set[str],
+                  max_record_bytes: int) -> RecordBlock:
+    """``examine_record`` for each line of a block (blank lines hold no record); ``number``: the
+    records before the block. A block of well-formed records with new recordIds is examined in a
+    few calls for all, with the same outcome; any other, line by line."""
+    block = _examine_well_formed(job_id, file_index, lines, number, fmt, seen, max_record_bytes)
+    if block is not None:
+        return block
+    ids, inputs, requests, problems = [], [], [], []
+    for line in lines:
+        if is_blank(line):
+            continue
+        number += 1
+        record, request, problem = examine_record(job_id, file_index, line, number, fmt, seen, max_record_bytes)
+        ids.append(record.record_id)
+        inputs.append(record.input_json)
+        problems.append((problem or "") if request is None else None)
+        if request is not None:
+            requests.append(request)
+    return RecordBlock(ids, inputs, requests, None if len(requests) == len(ids) else problems)
+
+
+def _examine_well_formed(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format,
+                         seen: set[str], max_record_bytes: int) -> RecordBlock | None:
+    """The block examined whole, or None unless each line is a record within the size limit, with
+    a recordId (given or generated) that is not empty and not seen before."""
+    if not lines or max(map(len, lines)) > max_record_bytes:
+        return None
+    envelopes = decode_envelopes(lines)
+    if envelopes is None:
+        return None
+    ids = _record_ids(job_id, file_index, number, list(map(_RECORD_ID, envelopes)))
+    if "" in ids or not seen.isdisjoint(ids) or len(set(ids)) != len(ids):
+        return None
+    seen.update(ids)
+    inputs = list(map(_MODEL_INPUT, envelopes))
+    outcomes = requests_from_json(fmt, inputs)
+    if list(map(type, outcomes)).count(GenerationRequest) == len(outcomes):  # all can run: counted in C
+        return RecordBlock(ids, inputs, cast(list[GenerationRequest], outcomes), None)
+    problems = [f"modelInput: {outcome}" if isinstance(outcome, FormatError) else None for outcome in outcomes]
+    return RecordBlock(ids, inputs, [outcome for outcome in outcomes if not isinstance(outcome, FormatError)], problems)
+
+
+def _record_ids(job_id: str, file_index: int, number: int, given: list[str | None]) -> list[str]:
+    """The recordIds given, with a generated one for each record that has none."""
+    if None not in given:
+        return cast(list[str], given)
+    return [generated_record_id(job_id, file_index, number + place) if record_id is None else record_id
+            for place, record_id in enumerate(given, 1)]
 
 
 def record_problem(job: Job, line: bytes, index: int, number: int, fmt: Format, seen: set[str],

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import binascii
 import functools
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 
-from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
 from batchrock.catalog import bare_model_id
 from batchrock.formats.base import (
     STOP_REASONS,
@@ -49,18 +52,30 @@ def anthropic_model_name(model_id: str) -> str:
     return re.sub(r"-v\d+(:\d+)?$", "", name)
 
 
-# three unsigned 32-bit numbers, big-endian: .hex() of them reads as "%08x%08x%08x" would, and is
-# faster than %-formatting or an f-string on this per-record path
+# three unsigned 32-bit numbers, big-endian: their hex digits read as "%08x%08x%08x" would, and are
+# made faster than by %-formatting or an f-string, on this per-record path
 _DIGEST_FIELDS = struct.Struct(">III")
 
 
-def _message_digest(data: bytes) -> str:
+def _message_digest(data: bytes) -> bytes:
     """24 hex digits, the same for the same answer (so a re-run writes the same line); an id, not a
     seal, so two cheap checksums do where a cryptographic hash would cost more than the rest of the line."""
-    return _DIGEST_FIELDS.pack(zlib.crc32(data), zlib.adler32(data), len(data) & 0xFFFFFFFF).hex()
+    return binascii.hexlify(_DIGEST_FIELDS.pack(zlib.crc32(data), zlib.adler32(data), len(data) & 0xFFFFFFFF))
 
 
-class _TextBlock(msgspec.Struct, tag_field="type", tag="text"):
+@functools.lru_cache(maxsize=256)
+def _model_json(model_id: str) -> tuple[bytes, bytes]:
+    """The model id as the digest starts with it, and the response's model name as JSON."""
+    return model_id.encode(), orjson.dumps(anthropic_model_name(model_id))
+
+
+_STOP_REASONS_JSON = {reason: orjson.dumps(name) for reason, name in STOP_REASONS.items()}
+_END, _END_TURN_JSON = StopReason.END, _STOP_REASONS_JSON[StopReason.END]  # an Enum hashes in Python: skip it for the usual one
+
+
+# Bodies are decoded a block at a time and never changed, so they cannot hold a reference cycle:
+# kept out of the garbage collector (gc=False), a block of them does not set off a collection.
+class _TextBlock(msgspec.Struct, tag_field="type", tag="text", gc=False):
     text: str
 
 
@@ -68,12 +83,12 @@ _Content = str | Annotated[list[_TextBlock], msgspec.Meta(min_length=1)]
 _Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 
-class _Turn(msgspec.Struct):
+class _Turn(msgspec.Struct, gc=False):
     role: Literal["user", "assistant"]
     content: _Content
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, gc=False):
     """A well-formed request, decoded and checked in one pass; anything else goes to ``parse``."""
 
     anthropic_version: str
@@ -87,10 +102,29 @@ class _Body(msgspec.Struct):
 
 
 _BODY = msgspec.json.Decoder(_Body)
+_BODIES = msgspec.json.Decoder(list[_Body])
+_CHAT = RequestKind.CHAT  # looking up an Enum member costs more than a global, on this per-record path
 
 
 def _joined(content: _Content) -> str:
     return content if isinstance(content, str) else "\n".join(block.text for block in content)
+
+
+def _request_of(body: _Body) -> GenerationRequest | None:
+    turns = body.messages
+    # a slice compared costs less than a method called, on this per-record path
+    if body.anthropic_version[:8] != "bedrock-" or turns[0].role != "user":
+        return None
+    if len(turns) == 1:  # as most records are; without a comprehension's frame
+        turn = turns[0]
+        messages: tuple[Message, ...] = (Message(turn.role, turn.content if type(turn.content) is str
+                                                 else _joined(turn.content)),)
+    else:
+        messages = tuple([Message(turn.role, _joined(turn.content)) for turn in turns])
+    system = None if body.system is None else _joined(body.system)
+    stops = () if body.stop_sequences is None else tuple(body.stop_sequences)
+    return GenerationRequest(_CHAT, messages, system, None, body.max_tokens, body.temperature,
+                             body.top_p, body.top_k, stops)
 
 
 class AnthropicMessages:
@@ -98,14 +132,13 @@ class AnthropicMessages:
 
     def decode(self, raw: bytes) -> GenerationRequest | None:
         """The fast path for a valid body (raises msgspec errors, or None, for anything ``parse`` must judge)."""
-        body = _BODY.decode(raw)
-        if not body.anthropic_version.startswith("bedrock-") or body.messages[0].role != "user":
-            return None
-        messages = tuple([Message(turn.role, _joined(turn.content)) for turn in body.messages])
-        system = None if body.system is None else _joined(body.system)
-        stops = () if body.stop_sequences is None else tuple(body.stop_sequences)
-        return GenerationRequest(RequestKind.CHAT, messages, system, None, body.max_tokens, body.temperature,
-                                 body.top_p, body.top_k, stops)
+        return _request_of(_BODY.decode(raw))
+
+    def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None:
+        """``decode`` of each body, in one call. Each raw must be one whole JSON value (a record's
+        modelInput, as its line's decoder found it): joined with commas, they make an array of as many."""
+        bodies = _BODIES.decode(b"[" + b",".join(raws) + b"]")
+        return [_request_of(body) for body in bodies] if len(bodies) == len(raws) else None
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
@@ -125,7 +158,7 @@ class AnthropicMessages:
         )
 
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
-        digest = _message_digest(f"{model_id}\x1f{result.input_tokens}\x1f{result.text}".encode())
+        digest = _message_digest(f"{model_id}\x1f{result.input_tokens}\x1f{result.text}".encode()).decode()
         return {
             "id": f"msg_bdrk_{digest}",
             "type": "message",
@@ -136,3 +169,19 @@ class AnthropicMessages:
             "stop_sequence": result.stop_sequence,
             "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens},
         }
+
+    def render_json(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> bytes:
+        """``render``'s answer as orjson writes it, without building the dict."""
+        tokens_in, tokens_out = result.input_tokens, result.output_tokens
+        if type(tokens_in) is not int or type(tokens_out) is not int:  # written as %d, they would differ
+            return orjson.dumps(self.render(request, result, model_id))
+        model, name = _model_json(model_id)
+        digest = _message_digest(b"%b\x1f%d\x1f%b" % (model, tokens_in, result.text.encode()))
+        reason = result.stop_reason
+        stop_sequence = result.stop_sequence
+        return b"".join((
+            b'{"id":"msg_bdrk_', digest, b'","type":"message","role":"assistant","model":', name,
+            b',"content":[{"type":"text","text":', orjson.dumps(result.text),
+            b'}],"stop_reason":', _END_TURN_JSON if reason is _END else _STOP_REASONS_JSON[reason],
+            b',"stop_sequence":', b"null" if stop_sequence is None else orjson.dumps(stop_sequence),
+            b',"usage":{"input_tokens":%d,"output_tokens":%d}}' % (tokens_in, tokens_out)))

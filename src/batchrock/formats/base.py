@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 import msgspec
 import orjson
@@ -28,6 +28,48 @@ class Format(Protocol):
     # Optional: ``def decode(self, raw: bytes) -> GenerationRequest | None``, a typed fast path from
     # the modelInput's JSON for bodies that are valid; it raises a msgspec error or returns None
     # for any other, and ``parse`` then judges the body and names what is wrong.
+    # Optional with it: ``def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None``,
+    # what ``decode`` gives for each body (each a whole JSON value), in one call; it may raise or
+    # return None for the whole block instead, and each body is then decoded alone.
+    # Optional: ``def render_json(self, request, result, model_id) -> bytes``, exactly
+    # ``orjson.dumps(render(...))``, without building the dict.
+
+
+Renderer = Callable[[GenerationRequest, GenerationResult, str], bytes]
+
+
+def json_renderer(fmt: Format) -> Renderer:
+    """The format's answer as JSON: its ``render_json``, or ``render`` serialized."""
+    render_json: Renderer | None = getattr(fmt, "render_json", None)
+    if render_json is not None:
+        return render_json
+    render = fmt.render
+    return lambda request, result, model_id: orjson.dumps(render(request, result, model_id))
+
+
+def requests_from_json(fmt: Format, raws: Sequence[Any]) -> list[GenerationRequest | FormatError]:
+    """``request_from_json`` for a block of modelInputs (each a whole JSON value): each one's request,
+    or the error naming what is wrong with it; decoded in one call while every body in the block is valid."""
+    decode_many = getattr(fmt, "decode_many", None)
+    decoded: list[GenerationRequest | None] | None = None
+    if decode_many is not None:
+        try:
+            decoded = decode_many(raws)
+        except msgspec.MsgspecError:
+            decoded = None
+    if decoded is None:
+        return [_request_or_error(fmt, raw) for raw in raws]
+    if None not in decoded:
+        return cast(list[GenerationRequest | FormatError], decoded)
+    return [_request_or_error(fmt, raw) if request is None else request
+            for request, raw in zip(decoded, raws, strict=True)]
+
+
+def _request_or_error(fmt: Format, raw: Any) -> GenerationRequest | FormatError:
+    try:
+        return request_from_json(fmt, raw)
+    except FormatError as error:
+        return error
 
 
 def request_from_json(fmt: Format, raw: bytes) -> GenerationRequest:

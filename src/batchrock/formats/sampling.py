@@ -11,6 +11,7 @@ same prompt still differ.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -52,11 +53,17 @@ class Sampling:
     def __init__(self, model_id: str, job_name: str) -> None:
         self.defaults = defaults_for(model_id)
         self.job_name = job_name
+        # a CRC goes on from where it stopped: this prefix's CRC, continued over a recordId, is record_seed
+        self._seed_prefix = zlib.crc32(f"{job_name}\x00".encode())
 
     def apply(self, request: GenerationRequest, record_id: str) -> GenerationRequest:
-        if request.kind is RequestKind.EMBEDDING:
-            return request
-        temperature = self.defaults.temperature if request.temperature is None else request.temperature
-        top_p = self.defaults.top_p if request.top_p is None else request.top_p
-        return msgspec.structs.replace(request, temperature=temperature, top_p=top_p,
-                                       seed=record_seed(self.job_name, record_id))
+        return self.apply_many([request], [record_id])[0]
+
+    def apply_many(self, requests: Sequence[GenerationRequest], record_ids: Sequence[str]) -> list[GenerationRequest]:
+        """``apply`` to each request, with its record's id."""
+        temperature, top_p, prefix = self.defaults.temperature, self.defaults.top_p, self._seed_prefix
+        replace, embedding, crc32 = msgspec.structs.replace, RequestKind.EMBEDDING, zlib.crc32
+        return [request if request.kind is embedding else
+                replace(request, temperature=temperature if request.temperature is None else request.temperature,
+                        top_p=top_p if request.top_p is None else request.top_p, seed=crc32(record_id.encode(), prefix))
+                for request, record_id in zip(requests, record_ids, strict=True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -12,7 +13,7 @@ from batchrock.formats.base import FormatError, field, require_object
 _V2_DIMENSIONS = (256, 512, 1024)
 
 
-class _V2Body(msgspec.Struct):
+class _V2Body(msgspec.Struct, gc=False):  # decoded, never changed: no cycle, so nothing for the collector
     inputText: str
     dimensions: Literal[256, 512, 1024] = 1024
     embeddingTypes: Annotated[list[Literal["float", "binary"]], msgspec.Meta(min_length=1)] = msgspec.field(
@@ -20,12 +21,29 @@ class _V2Body(msgspec.Struct):
     normalize: bool = True
 
 
-class _G1Body(msgspec.Struct):
+class _G1Body(msgspec.Struct, gc=False):
     inputText: str
 
 
 _V2_BODY = msgspec.json.Decoder(_V2Body)
 _G1_BODY = msgspec.json.Decoder(_G1Body)
+_V2_BODIES = msgspec.json.Decoder(list[_V2Body])
+_G1_BODIES = msgspec.json.Decoder(list[_G1Body])
+_EMBEDDING = RequestKind.EMBEDDING  # looking up an Enum member costs more than a global, on this per-record path
+
+
+def _as_array(raws: Sequence[bytes]) -> bytes:
+    """Each raw is one whole JSON value (a record's modelInput): joined, an array of exactly as many."""
+    return b"[" + b",".join(raws) + b"]"
+
+
+def _v2_request(body: _V2Body) -> GenerationRequest:
+    return GenerationRequest(_EMBEDDING, prompt=body.inputText, dimensions=body.dimensions,
+                             normalize=body.normalize, embedding_types=tuple(body.embeddingTypes))
+
+
+def _g1_request(text: str) -> GenerationRequest:
+    return GenerationRequest(_EMBEDDING, prompt=text, dimensions=1536, normalize=False)
 
 
 class TitanEmbedV2:
@@ -33,9 +51,11 @@ class TitanEmbedV2:
 
     def decode(self, raw: bytes) -> GenerationRequest:
         """The fast path for a valid body; anything else raises, and ``parse`` names the problem."""
-        body = _V2_BODY.decode(raw)
-        return GenerationRequest(RequestKind.EMBEDDING, prompt=body.inputText, dimensions=body.dimensions,
-                                 normalize=body.normalize, embedding_types=tuple(body.embeddingTypes))
+        return _v2_request(_V2_BODY.decode(raw))
+
+    def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None:
+        bodies = _V2_BODIES.decode(_as_array(raws))
+        return [_v2_request(body) for body in bodies] if len(bodies) == len(raws) else None
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
@@ -62,8 +82,11 @@ class TitanEmbedG1:
     name = "titan-embed-g1"
 
     def decode(self, raw: bytes) -> GenerationRequest:
-        return GenerationRequest(RequestKind.EMBEDDING, prompt=_G1_BODY.decode(raw).inputText, dimensions=1536,
-                                 normalize=False)
+        return _g1_request(_G1_BODY.decode(raw).inputText)
+
+    def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None:
+        bodies = _G1_BODIES.decode(_as_array(raws))
+        return [_g1_request(body.inputText) for body in bodies] if len(bodies) == len(raws) else None
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)

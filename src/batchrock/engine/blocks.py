@@ -1,0 +1,91 @@
+"""A file's records a block at a time: examined together, answered by one backend call, and
+written as one reorder slot.
+
+A block is as many input lines as the backend takes per call. Its records are examined together
+(``validate.examine_block``), the ones that can run go to the backend in one call, and its
+output lines are made in one pass when the call returns: a record costs a few list items, not
+a task, a reorder slot and a halt check of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from itertools import repeat
+from operator import attrgetter
+from typing import Any, BinaryIO, TypeVar, cast
+
+from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult
+from batchrock.engine.ordered import Written
+from batchrock.engine.records import error_line, success_line
+from batchrock.formats.base import Renderer
+from batchrock.storage.base import read_line_blocks
+
+Answer = GenerationResult | BackendError
+_T = TypeVar("_T")
+_INPUT_TOKENS, _OUTPUT_TOKENS = attrgetter("input_tokens"), attrgetter("output_tokens")
+
+
+def all_results(answers: Sequence[Answer]) -> bool:
+    """Whether every answer is a result (no error), counted in C: every call asks."""
+    return list(map(type, answers)).count(GenerationResult) == len(answers)
+
+
+def line_blocks(stream: BinaryIO, start: int, size: int) -> Generator[tuple[list[bytes], int], None, None]:
+    """The stream's lines (from offset ``start``), ``size`` at a time, each block with the input
+    offset just after its last line."""
+    offset = start
+    for lines, terminated in read_line_blocks(stream):
+        for first in range(0, len(lines), size):
+            block = lines[first:first + size]
+            offset += sum(map(len, block)) + (len(block) if terminated else 0)
+            yield block, offset
+
+
+class RecordBlock:
+    """The records of a block of lines (blank lines hold none), examined: each one's recordId and
+    modelInput, the requests of those that can run, and why each other one cannot."""
+
+    __slots__ = ("ids", "inputs", "problems", "requests")
+
+    def __init__(self, ids: list[str], inputs: list[Any], requests: list[GenerationRequest],
+                 problems: list[str | None] | None) -> None:
+        self.ids = ids
+        self.inputs = inputs  # the modelInputs' JSON, as given
+        self.requests = requests  # the records that can run, in order (the runner completes them: formats/sampling.py)
+        self.problems = problems  # one per record, None for each that can run; None: they all can
+
+    def runnable_ids(self) -> list[str]:
+        return self.ids if self.problems is None else self._runnable(self.ids)
+
+    def written(self, answers: Sequence[Answer], render: Renderer, model_id: str, end: int) -> Written:
+        """The block's output lines in input order, with what they count; ``answers`` answer its requests."""
+        if len(answers) != len(self.requests):
+            raise ValueError(f"the backend gave {len(answers)} answers to {len(self.requests)} requests")
+        if not self.ids:
+            return Written(None, end, records=0)
+        lines, results = self._answered(self.requests, answers, render, model_id)
+        if self.problems is not None:
+            lines = self._with_problems(lines, self.problems)
+        return Written(b"".join(lines), end, len(results), sum(map(_INPUT_TOKENS, results)),
+                       sum(map(_OUTPUT_TOKENS, results)), len(self.ids))
+
+    def _answered(self, requests: Sequence[GenerationRequest], answers: Sequence[Answer], render: Renderer,
+                  model_id: str) -> tuple[list[bytes], Sequence[GenerationResult]]:
+        """The output lines of the records that went to the backend, and the results among their answers."""
+        ids, inputs = self.runnable_ids(), self.inputs if self.problems is None else self._runnable(self.inputs)
+        if all_results(answers):  # as most calls are: the lines made in C's loop, with no test per record
+            results = cast(Sequence[GenerationResult], answers)
+            return list(map(success_line, ids, inputs, map(render, requests, results, repeat(model_id)))), results
+        lines = [error_line(record_id, model_input, answer.status, str(answer)) if isinstance(answer, BackendError)
+                 else success_line(record_id, model_input, render(request, answer, model_id))
+                 for record_id, model_input, request, answer in zip(ids, inputs, requests, answers, strict=True)]
+        return lines, [answer for answer in answers if not isinstance(answer, BackendError)]
+
+    def _runnable(self, values: list[_T]) -> list[_T]:
+        return [value for value, problem in zip(values, self.problems or (), strict=True) if problem is None]
+
+    def _with_problems(self, answered: list[bytes], problems: list[str | None]) -> list[bytes]:
+        """The answered records' lines, and an error line for each record that could not run, in input order."""
+        lines = iter(answered)
+        return [next(lines) if problem is None else error_line(record_id, model_input, 400, problem)
+                for record_id, model_input, problem in zip(self.ids, self.inputs, problems, strict=True)]

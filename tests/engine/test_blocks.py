@@ -1,0 +1,170 @@
+"""The block path gives what the record-by-record rules give: ``examine_block`` the outcome of
+``examine_record`` for each line, ``decode_many`` what ``decode`` gives each body, ``render_json``
+the bytes of ``render`` serialized, ``apply_many`` what ``apply`` gives each request, and a
+block's output lines the lines each record would have had on its own."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import msgspec
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.engine.blocks import RecordBlock, line_blocks
+from batchrock.engine.records import error_line, success_line
+from batchrock.engine.validate import examine_block, examine_record
+from batchrock.formats.anthropic import AnthropicMessages
+from batchrock.formats.base import json_renderer
+from batchrock.formats.sampling import Sampling
+from batchrock.formats.titan_embed import TitanEmbedG1, TitanEmbedV2
+from batchrock.storage.base import read_lines
+from tests.formats.test_fast_decode import anthropic_bodies, titan_v2_bodies
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+GOOD_BODY = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+NEW_IDS = st.text("abcdefghijkl", min_size=2, max_size=6)
+IDS = st.one_of(NEW_IDS, NEW_IDS, NEW_IDS, NEW_IDS, st.sampled_from(["", None, None, 7, "dup"]))
+ODD_LINES = st.sampled_from([b"", b"   ", b"not json", b"[1]", b"{}", b'{"recordId": "x"}',
+                             b'{"modelInput": {}} {"modelInput": {}}',
+                             b'{"modelInput": {"max_tokens": 123456789012345678901234567890}}', b"\xff"])
+
+
+def fast_decodes(fmt: Any) -> Any:
+    def decodes(body: dict[str, Any]) -> bool:
+        try:
+            return fmt.decode(orjson.dumps(body)) is not None
+        except msgspec.MsgspecError:
+            return False
+    return decodes
+
+
+VALID_ANTHROPIC = anthropic_bodies().filter(fast_decodes(AnthropicMessages()))
+VALID_TITAN_V2 = titan_v2_bodies().filter(fast_decodes(TitanEmbedV2()))
+G1_BODIES = st.sampled_from([{"inputText": "x"}, {"inputText": "y", "z": 1}, {}])
+BODY_BLOCKS = st.one_of(
+    st.tuples(st.just(AnthropicMessages()), st.lists(st.one_of(VALID_ANTHROPIC, VALID_ANTHROPIC, anthropic_bodies()),
+                                                     max_size=6)),
+    st.tuples(st.just(TitanEmbedV2()), st.lists(st.one_of(VALID_TITAN_V2, titan_v2_bodies()), max_size=4)),
+    st.tuples(st.just(TitanEmbedG1()), st.lists(G1_BODIES, max_size=3)))
+
+
+@st.composite
+def lines(draw: Any) -> bytes:
+    """A line of a block: mostly a record with a new recordId (so whole blocks go the fast way), at times anything else."""
+    if draw(st.integers(0, 19)) == 0:
+        return draw(ODD_LINES)
+    envelope: dict[str, Any] = {"modelInput": draw(st.one_of(st.just(GOOD_BODY), st.just(GOOD_BODY), VALID_ANTHROPIC,
+                                                             anthropic_bodies()))}
+    record_id = draw(IDS)
+    if record_id is not None or draw(st.booleans()):
+        envelope["recordId"] = record_id
+    return orjson.dumps(envelope)
+
+
+def outcomes_one_by_one(block: list[bytes], number: int, seen: set[str], limit: int) -> list[tuple[Any, ...]]:
+    found = []
+    for line in block:
+        if not line.strip():
+            continue
+        number += 1
+        record, request, problem = examine_record("job", 0, line, number, AnthropicMessages(), seen, limit)
+        found.append((record.record_id, bytes(record.input_json), request, problem))
+    return found
+
+
+def outcomes_of(block: RecordBlock) -> list[tuple[Any, ...]]:
+    problems = block.problems or [None] * len(block.ids)
+    requests = iter(block.requests)
+    return [(record_id, bytes(model_input), next(requests) if problem is None else None, problem)
+            for record_id, model_input, problem in zip(block.ids, block.inputs, problems, strict=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(lines(), max_size=8), max_size=4), st.sampled_from([150, 1 << 20, 1 << 20]))
+def test_a_block_is_examined_as_its_lines_are_one_by_one(blocks: list[list[bytes]], limit: int) -> None:
+    seen_by_block: set[str] = {"dup"}
+    seen_by_line: set[str] = {"dup"}
+    number = 0
+    for block in blocks:
+        examined = examine_block("job", 0, block, number, AnthropicMessages(), seen_by_block, limit)
+        expected = outcomes_one_by_one(block, number, seen_by_line, limit)
+        assert outcomes_of(examined) == expected
+        number += len(expected)
+    assert seen_by_block == seen_by_line
+
+
+@settings(max_examples=300, deadline=None)
+@given(BODY_BLOCKS)
+def test_decode_many_gives_what_decode_gives_each_body(drawn: tuple[Any, list[dict[str, Any]]]) -> None:
+    fmt, bodies = drawn
+    raws = [orjson.dumps(body) for body in bodies]
+    try:
+        decoded = fmt.decode_many(raws)
+    except msgspec.MsgspecError:
+        return  # the whole block is refused: each body is then decoded alone
+    if decoded is not None:
+        assert decoded == [decode_or_none(fmt, raw) for raw in raws]
+
+
+def decode_or_none(fmt: Any, raw: bytes) -> GenerationRequest | None:
+    try:
+        request: GenerationRequest | None = fmt.decode(raw)
+        return request
+    except msgspec.MsgspecError:
+        raise AssertionError("decode_many took a body decode refuses") from None
+
+
+RESULTS = st.builds(GenerationResult, text=st.text(max_size=30), stop_reason=st.sampled_from(list(StopReason)),
+                    stop_sequence=st.one_of(st.none(), st.text(max_size=5)), input_tokens=st.integers(0, 10**6),
+                    output_tokens=st.integers(0, 10**6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(RESULTS, st.sampled_from([MODEL, "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                                  "arn:aws:bedrock:us-east-1::foundation-model/x"]))
+def test_render_json_writes_what_render_serialized_writes(result: GenerationResult, model_id: str) -> None:
+    fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
+    assert fmt.render_json(request, result, model_id) == orjson.dumps(fmt.render(request, result, model_id))
+    assert json_renderer(TitanEmbedG1())(request, GenerationResult(embedding=(0.5, -1e-7)), model_id) == (
+        orjson.dumps(TitanEmbedG1().render(request, GenerationResult(embedding=(0.5, -1e-7)), model_id)))
+
+
+def test_apply_many_completes_each_request_as_apply_does() -> None:
+    sampling = Sampling("anthropic.claude-3-haiku-20240307-v1:0", "job é")
+    requests = [GenerationRequest(RequestKind.CHAT), GenerationRequest(RequestKind.CHAT, temperature=0.0, top_p=0.5),
+                GenerationRequest(RequestKind.EMBEDDING, prompt="x"), GenerationRequest(RequestKind.COMPLETION)]
+    ids = ["a", "b", "c", "☃"]
+    completed = sampling.apply_many(requests, ids)
+    assert completed == [sampling.apply(request, record_id) for request, record_id in zip(requests, ids, strict=True)]
+    assert completed[0].temperature == 1.0 and completed[0].top_p == 0.999 and completed[0].seed is not None
+    assert (completed[1].temperature, completed[1].top_p) == (0.0, 0.5)
+    assert completed[2] is requests[2]
+
+
+def test_line_blocks_end_where_read_lines_ends_each_block() -> None:
+    data = b"a\n\nbb\nccc\r\n\n" * 5 + b"last"
+    ends = [end for _line, end in read_lines(io.BytesIO(data[3:]), 3)]
+    blocks = list(line_blocks(io.BytesIO(data[3:]), 3, 4))
+    assert [line for block, _end in blocks for line in block] == data[3:].split(b"\n")
+    assert max(len(block) for block, _end in blocks) == 4
+    last_lines = [sum(len(block) for block, _end in blocks[:count + 1]) - 1 for count in range(len(blocks))]
+    assert [end for _block, end in blocks] == [ends[index] for index in last_lines]
+
+
+def test_a_block_writes_each_record_line_as_it_would_alone() -> None:
+    good = orjson.dumps({"recordId": "ok", "modelInput": GOOD_BODY})
+    block = examine_block("job", 0, [good, b"oops", good.replace(b'"ok"', b'"no"'), b""], 0, AnthropicMessages(),
+                          set(), 1 << 20)
+    assert block.problems is not None and len(block.requests) == 2
+    answers: list[GenerationResult | BackendError] = [GenerationResult("fine", input_tokens=3, output_tokens=4),
+                                                      BackendError("down", status=503)]
+    written = block.written(answers, AnthropicMessages().render_json, MODEL, 99)
+    render = AnthropicMessages().render_json(block.requests[0], GenerationResult("fine", input_tokens=3, output_tokens=4), MODEL)
+    assert written.line == b"".join([success_line("ok", block.inputs[0], render),
+                                     error_line(block.ids[1], block.inputs[1], 400, block.problems[1] or ""),
+                                     error_line("no", block.inputs[2], 503, "down")])
+    assert (written.end, written.records, written.success, written.input_tokens, written.output_tokens) == (99, 3, 1, 3, 4)
