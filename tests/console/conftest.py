@@ -38,7 +38,7 @@ def start(root: Path, *flags: str) -> ServerProcess:
     return ServerProcess(root / "data", extra_args=("--catalog", ECHO_CATALOG, "--lease-seconds", "2", *flags)).start()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ended with the console tests, as every fixture here
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Development mode: no credentials file, so the console is the default account."""
     server = start(tmp_path_factory.mktemp("console-dev"))
@@ -46,7 +46,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("console-secure")
     (root / "credentials.toml").write_text(CREDENTIALS)
@@ -55,7 +55,7 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ended with the console tests: playwright's loop must not outlive them
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"the console's browser tests drive Debian's Chromium, and {CHROMIUM} is not installed")
