@@ -31,6 +31,7 @@ from batchrock.storage.base import ObjectStore
 from batchrock.storage.local import LocalObjectStore
 from batchrock.storage.retrying import RetryingObjectStore
 from batchrock.storage.s3 import S3ObjectStore
+from batchrock.storage.spec import StorageSpec
 from batchrock.store.factory import store_for
 
 
@@ -79,7 +80,8 @@ class Runtime:
 
     def worker(self) -> Worker:
         deps = RunDeps(self.store, self.objects, self.clock, self.engine, new_worker_id(), self.shutdown)
-        return Worker(deps, self.catalog, self.policy, self.backends)
+        storage = StorageSpec(self.settings.data_dir, self.settings.s3_endpoint_url, self.settings.storage_outage_seconds)
+        return Worker(deps, self.catalog, self.policy, self.backends, storage)
 
     def event_delivery(self) -> EventDelivery:
         """The loop that sends the outbox's state-change events to the --events-url receivers (or only

@@ -99,6 +99,15 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=EngineConfig.batch_size,
                         help="records a job keeps in flight on a backend whose catalog entry sets no max_in_flight "
                              "(default %(default)d)")
+    parser.add_argument("--executor", choices=["inprocess", "ray"], default=EngineConfig.executor,
+                        help="where a job's records run: in this process (default), or its shards on a Ray cluster "
+                             "(pip install 'batchrock[ray]'; README, 'Scaling out')")
+    parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
+                        help="the Ray cluster to join with --executor ray (default: RAY_ADDRESS, else a local one)")
+    parser.add_argument("--ray-replicas", type=int, default=EngineConfig.ray_replicas,
+                        help="model replicas per job on the Ray cluster (default: as many as its resources hold)")
+    parser.add_argument("--shard-records", type=int, default=EngineConfig.shard_records,
+                        help="records per shard, the unit --executor ray schedules and retries (default %(default)d)")
     parser.add_argument("--events-url", action="append", default=[], metavar="URL",
                         help="POST a JSON event (Bedrock's EventBridge shape) to URL on every job status change; "
                              "repeat for several receivers (docs/observability.md)")
@@ -137,8 +146,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def engine_from(args: argparse.Namespace) -> EngineConfig:
+    if args.shard_records < 1:
+        raise SystemExit("batchrock: --shard-records must be at least 1")
     return EngineConfig(max_running_jobs=args.max_running_jobs, lease_seconds=args.lease_seconds,
-                        part_bytes=args.part_bytes, batch_size=args.batch_size)
+                        part_bytes=args.part_bytes, batch_size=args.batch_size, shard_records=args.shard_records,
+                        executor=args.executor, ray_address=args.ray_address, ray_replicas=args.ray_replicas)
 
 
 def is_loopback(host: str) -> bool:

@@ -22,3 +22,7 @@ class EngineConfig:
     max_file_bytes: int = 1024 ** 3
     max_job_bytes: int = 5 * 1024 ** 3
     max_record_bytes: int = 1024 * 1024
+    shard_records: int = 1000          # records per shard: what a scaled-out executor schedules and retries
+    executor: str = "inprocess"        # "inprocess", or "ray": shards run on the Ray cluster at ray_address
+    ray_address: str | None = None
+    ray_replicas: int = 0              # model replicas on the Ray cluster; 0: as many as its resources hold

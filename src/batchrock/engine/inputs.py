@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from batchrock.storage.base import Location, ObjectInfo, ObjectMissing, ObjectStore
+from batchrock.engine.records import is_blank, parse_line
+from batchrock.storage.base import Location, ObjectInfo, ObjectMissing, ObjectStore, read_lines
 
 INPUT_SUFFIX = ".jsonl"
 OUTPUT_SUFFIX = ".out"
@@ -41,3 +42,27 @@ def parts_prefix(output: Location, job_id: str) -> str:
 def part_key(output: Location, job_id: str, file_index: int, epoch: int, number: int) -> str:
     """A part's name carries the writer's lease epoch, so no two workers ever write the same one."""
     return f"{parts_prefix(output, job_id)}{file_index:05d}/{epoch:08d}-{number:06d}"  # JobOutputs._parts_of
+
+
+def shard_key(output: Location, job_id: str, file_index: int, shard_index: int, epoch: int, attempt: int) -> str:
+    """A shard's output object: in its file's parts folder, named by the shard, the coordinator's
+    lease epoch and the attempt, so a lost attempt that still writes never writes the one listed."""
+    return f"{parts_prefix(output, job_id)}{file_index:05d}/s{shard_index:06d}-{epoch:08d}-{attempt:03d}"
+
+
+def ids_before(objects: ObjectStore, bucket: str, key: str, offset: int, job_id: str, file_index: int) -> set[str]:
+    """recordIds of the file's lines before ``offset``: a run that starts mid-file (a resumed file,
+    a shard) judges duplicates across the whole file."""
+    seen: set[str] = set()
+    if offset == 0:
+        return seen
+    number = 0
+    for line, end in read_lines(objects.open_read(bucket, key)):
+        if end > offset:
+            break
+        if not is_blank(line):
+            number += 1
+            record = parse_line(line, job_id, file_index, number)
+            if record.runnable:
+                seen.add(record.record_id)
+    return seen

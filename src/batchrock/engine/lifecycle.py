@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from batchrock.backends.base import BackendFailed, BadBackendOptions
 from batchrock.backends.registry import BackendRegistry, UnknownBackend
@@ -31,8 +31,17 @@ from batchrock.jobs.store import FileProgress, JobStore, StatusChange
 from batchrock.jobs.transitions import NOT_STARTED, RESUME, TERMINAL, can_transition
 from batchrock.security.policy import AccessProblem, Policy
 from batchrock.storage.base import Location, StorageError
+from batchrock.storage.spec import StorageSpec
 
 log = logging.getLogger("batchrock.engine")
+
+
+class Executor(Protocol):
+    """Runs a job's records: the in-process ``JobRunner`` or the ``RayCoordinator``."""
+
+    async def run(self) -> Halt | None: ...
+
+    def close_open_files(self) -> None: ...
 
 
 def format_for(job: Job, catalog: Catalog) -> tuple[Format, str, dict[str, Any]]:
@@ -77,8 +86,10 @@ def storage_failure_message(job: Job, error: StorageError) -> str:
 class JobLifecycle:
     """Every change this makes is fenced by the lease the worker claimed the job under."""
 
-    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy, backends: BackendRegistry) -> None:
+    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy, backends: BackendRegistry,
+                 storage: StorageSpec | None = None) -> None:
         self.deps = deps
+        self.storage = storage  # how Ray replicas reach the job's objects
         self.catalog = catalog
         self.policy = policy
         self.backends = backends
@@ -104,7 +115,7 @@ class JobLifecycle:
             return
         lease.ensure()
         if not self.deps.store.save_files(lease.lease, report.files, RecordCounts(total=report.total_records),
-                                          self.deps.clock.now()):
+                                          self.deps.clock.now(), report.shards):
             raise LeaseLost(job.job_id)
         self._move(lease, JobStatus.VALIDATING, JobStatus.SCHEDULED)
 
@@ -115,17 +126,16 @@ class JobLifecycle:
             return
         try:
             fmt, backend_name, options = format_for(job, self.catalog)
-            backend = self.backends.backend_for(backend_name, self.backends.options_for(backend_name, options))
+            executor = self._executor(job, lease, fmt, backend_name, options)
         except (JobInvalid, CatalogError, UnknownBackend, BadBackendOptions) as error:
             self._end_early(job, lease, status, error)
             return
-        runner = JobRunner(job, self.deps.store.load_files(job.job_id), self.deps, lease, fmt, backend)
         try:
             if status is JobStatus.STOPPING:  # stopped while no worker ran it
-                runner.close_open_files()
+                executor.close_open_files()
                 halt: Halt | None = Halt.STOP
             else:
-                halt = await runner.run()
+                halt = await executor.run()
         except (StorageError, InputChanged, BackendFailed) as error:
             self._end_early(job, lease, status, error)
             return
@@ -133,6 +143,24 @@ class JobLifecycle:
             log.info("job %s: checkpointed for shutdown; it resumes on the next start", job.job_id)
             return
         self._finish(job, lease, halt)
+
+    def _executor(self, job: Job, lease: HeldLease, fmt: Format, backend_name: str, options: dict[str, Any]) -> Executor:
+        """The job's shards on the Ray cluster (``--executor ray``), else its files streamed in-process.
+        A job validated before shards existed has none and runs in-process."""
+        if self.deps.config.executor == "ray":
+            from batchrock.engine.ray_coordinator import RayCoordinator  # ray is an optional extra
+            from batchrock.engine.ray_replica import ReplicaSpec
+
+            self.backends.options_for(backend_name, options)  # a bad catalog entry fails here, as in-process
+            if self.storage is None:
+                raise JobInvalid("--executor ray needs the storage the replicas read and write (a worker built "
+                                 "by Runtime passes it).")
+            spec = ReplicaSpec(backend_name, dict(options), self.storage)
+            coordinator = RayCoordinator(job, lease, self.deps, fmt.name, spec)
+            if coordinator.load():
+                return coordinator
+        backend = self.backends.backend_for(backend_name, self.backends.options_for(backend_name, options))
+        return JobRunner(job, self.deps.store.load_files(job.job_id), self.deps, lease, fmt, backend)
 
     def _started(self, job: Job, lease: HeldLease) -> JobStatus | None:
         """The status the run starts from: a Scheduled job moves to InProgress. The API may have

@@ -20,7 +20,6 @@ lease may write a part object nobody will list, but never one the new owner comm
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -28,24 +27,22 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from itertools import islice
 
-from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
-from batchrock.backoff import backoff, jittered
+from batchrock.backends.base import Backend
 from batchrock.catalog import bare_model_id
-from batchrock.engine.blocks import RecordBlock, all_results, line_blocks
+from batchrock.engine.blocks import line_blocks
+from batchrock.engine.calls import BackendCaller, BlockCall
 from batchrock.engine.config import EngineConfig
-from batchrock.engine.inputs import part_key
+from batchrock.engine.inputs import ids_before, part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.ordered import Flight, OrderedOutput
-from batchrock.engine.records import is_blank, parse_line
 from batchrock.engine.validate import examine_block
 from batchrock.formats.base import Format, json_renderer
 from batchrock.formats.sampling import Sampling
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
 from batchrock.jobs.store import FileProgress, JobStore
-from batchrock.storage.base import Location, ObjectStore, read_lines
+from batchrock.storage.base import Location, ObjectStore
 
 log = logging.getLogger("batchrock.engine")
 
@@ -68,15 +65,6 @@ class RunDeps:
     config: EngineConfig
     worker_id: str
     shutdown: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class _Call:
-    """A block of records bound for one backend call: its reorder slot, and where it ends in the input."""
-
-    slot: int
-    block: RecordBlock
-    end: int
 
 
 def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
@@ -102,8 +90,7 @@ class JobRunner:
         # records in flight: the backend's own limit (what it batches at once), else --batch-size
         self.window = max(1, int(getattr(backend, "max_in_flight", 0) or deps.config.batch_size))
         self.call_size = max(1, min(self.window, int(getattr(backend, "requests_per_call", 1))))
-        self._probe_until = 0.0
-        self._probe_result = True
+        self.caller = BackendCaller(backend, deps.config, self._halt_requested, f"job {job.job_id}")
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
         self._next_publish = 0.0
         self._next_halt_check = 0.0
@@ -123,7 +110,8 @@ class JobRunner:
 
     async def _run_file(self, index: int) -> Halt | None:
         progress = self.files[index]
-        seen = self._ids_before(progress)
+        seen = ids_before(self.deps.objects, self.source_bucket, progress.input_key, progress.input_offset,
+                          self.job.job_id, progress.file_index)
         output = OrderedOutput(progress)
         flight = Flight(self.window, max(4 * self.window, 64))
         stream = self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset)
@@ -151,21 +139,21 @@ class JobRunner:
                                   self.deps.config.max_record_bytes)
             number += len(block.ids)
             block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())
-            if (halt := await self._start(index, output, flight, _Call(output.slot(), block, end))) is not None:
+            if (halt := await self._start(index, output, flight, BlockCall(output.slot(), block, end))) is not None:
                 return halt
         if number != progress.record_count:
             raise InputChanged(f"The input s3://{self.source_bucket}/{progress.input_key} changed while the job "
                                f"ran: it held {progress.record_count} records when validated and {number} now.")
         return None
 
-    async def _start(self, index: int, output: OrderedOutput, flight: Flight, call: _Call) -> Halt | None:
+    async def _start(self, index: int, output: OrderedOutput, flight: Flight, call: BlockCall) -> Halt | None:
         """Launch the block's call; a block with nothing that can run has its error lines ready now."""
         if call.block.requests:
             return await self._launch(index, output, flight, call)
         output.put(call.slot, call.block.written([], self.render, self.job.spec.model_id, call.end))
         return self._between_records(index, output)
 
-    async def _launch(self, index: int, output: OrderedOutput, flight: Flight, call: _Call) -> Halt | None:
+    async def _launch(self, index: int, output: OrderedOutput, flight: Flight, call: BlockCall) -> Halt | None:
         """Start a call once the window has room for it; first commit, publish, and check for a halt."""
         while not await flight.room(output, self.deps.config.progress_seconds, len(call.block.requests)):
             if (halt := self._between_records(index, output)) is not None:
@@ -193,8 +181,8 @@ class JobRunner:
             return Halt.SHUTDOWN
         return self._check_halt()
 
-    async def _run_call(self, output: OrderedOutput, call: _Call) -> None:
-        answers = await self._generate(call.block.requests)
+    async def _run_call(self, output: OrderedOutput, call: BlockCall) -> None:
+        answers = await self.caller.generate(call.block.requests)
         output.put(call.slot, call.block.written(answers, self.render, self.job.spec.model_id, call.end))
 
     def close_open_files(self) -> None:
@@ -203,81 +191,8 @@ class JobRunner:
             if progress.parts and not progress.done:
                 self._finish_file(index, progress, bytearray(), progress.input_offset)
 
-    def _ids_before(self, progress: FileProgress) -> set[str]:
-        """recordIds of the lines before the checkpoint: duplicates are judged across the whole file."""
-        seen: set[str] = set()
-        if progress.input_offset == 0:
-            return seen
-        number = 0
-        for line, end in read_lines(self.deps.objects.open_read(self.source_bucket, progress.input_key)):
-            if end > progress.input_offset:
-                break
-            if not is_blank(line):
-                number += 1
-                record = parse_line(line, self.job.job_id, progress.file_index, number)
-                if record.runnable:
-                    seen.add(record.record_id)
-        return seen
-
-    async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
-        """Run a batch with per-record retries; while the backend looks down, pause rather than fail."""
-        results = await self._generate_with_retries(requests)
-        paused_until = time.monotonic() + self.deps.config.backend_outage_seconds
-        delays = backoff(self.deps.config.retry_base_seconds, cap=15.0)
-        while await self._backend_down(results) and time.monotonic() < paused_until and not self._halt_requested():
-            delay = next(delays)
-            log.warning("job %s: backend unavailable (%s); pausing %.1f s", self.job.job_id, results[0], delay)
-            await asyncio.sleep(jittered(delay))
-            results = await self._generate_with_retries(requests)
-        return results
-
-    async def _backend_down(self, results: list[GenerationResult | BackendError]) -> bool:
-        """The whole batch failed with transient errors, and the backend, not its records, is why:
-        it said it is busy or unreachable, or it fails its health probe. A record the backend keeps
-        failing while it is healthy becomes an error record instead of pausing the job."""
-        if not results or not all(isinstance(r, BackendError) and r.retryable for r in results):
-            return False
-        if all(isinstance(r, BackendError) and r.unavailable for r in results):
-            return True
-        return not await self._probe()
-
-    async def _probe(self) -> bool:
-        """The backend's health probe, asked at most once a second for all the records in flight."""
-        probe = getattr(self.backend, "healthy", None)
-        if probe is None:
-            return True
-        now = time.monotonic()
-        if now >= self._probe_until:
-            self._probe_until = now + 1.0
-            self._probe_result = await probe()
-        return self._probe_result
-
     def _halt_requested(self) -> bool:
         return self.deps.shutdown.is_set() or self.lease.lost or self._halt_reason() is not None
-
-    async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
-        results = await self._call_backend(requests)
-        if all_results(results):
-            return results
-        config = self.deps.config
-        for delay in islice(backoff(config.retry_base_seconds), config.retries):
-            again = [i for i, result in enumerate(results) if isinstance(result, BackendError) and result.retryable]
-            if not again:
-                break
-            await asyncio.sleep(jittered(delay, 0.5, 1.5))
-            for i, result in zip(again, await self._call_backend([requests[i] for i in again]), strict=True):
-                results[i] = result
-        return results
-
-    async def _call_backend(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
-        try:
-            return await self.backend.generate(requests)
-        except BackendFailed:
-            raise
-        except BackendError as error:
-            return [error] * len(requests)
-        except Exception as error:  # a backend crash fails these records, never the job
-            return [BackendError(f"backend error: {error}", status=500, retryable=True)] * len(requests)
 
     def _commit(self, index: int, output: OrderedOutput) -> None:
         """The written prefix becomes a part, checkpointed with the input offset it reaches."""

@@ -20,8 +20,10 @@ from batchrock.engine.blocks import RecordBlock
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import input_objects, output_key
 from batchrock.engine.records import InputRecord, decode_envelopes, generated_record_id, is_blank, parse_line
+from batchrock.engine.shards import ShardCutter
 from batchrock.formats.base import Format, FormatError, request_from_json, requests_from_json
 from batchrock.jobs.model import Job
+from batchrock.jobs.shards import ShardProgress
 from batchrock.jobs.store import FileProgress
 from batchrock.storage.base import Location, ObjectInfo, ObjectStore, StorageError, read_line_blocks
 
@@ -36,6 +38,7 @@ class JobInvalid(Exception):
 class ValidationReport:
     files: list[FileProgress]
     total_records: int
+    shards: list[ShardProgress]
 
 
 def validate_job(job: Job, objects: ObjectStore, fmt: Format, config: EngineConfig) -> ValidationReport:
@@ -49,9 +52,12 @@ def validate_job(job: Job, objects: ObjectStore, fmt: Format, config: EngineConf
         raise JobInvalid(f"No .jsonl files were found under {source}.")
     _check_sizes(inputs, source, config)
     _check_output_writable(objects, output, job.job_id, job.spec.output_config.s3_encryption_key_id)
-    files, total, runnable, first_problem = [], 0, False, None
+    files, shards, total, runnable, first_problem = [], [], 0, False, None
     for index, info in enumerate(inputs):
-        records, found, problem = _scan_file(job, objects, source.bucket, info.key, index, fmt, config, looking=not runnable)
+        cutter = ShardCutter(index, config.shard_records)
+        records, found, problem = _scan_file(job, objects, source.bucket, info.key, cutter, fmt, config,
+                                             looking=not runnable)
+        shards += cutter.finish()
         total, runnable = total + records, runnable or found
         first_problem = first_problem or problem
         if records > config.max_records_per_file:
@@ -65,7 +71,7 @@ def validate_job(job: Job, objects: ObjectStore, fmt: Format, config: EngineConf
     if not runnable:
         detail = f" First problem: {first_problem}" if first_problem else ""
         raise JobInvalid(f"No valid record was found in {total} records.{detail}")
-    return ValidationReport(files, total)
+    return ValidationReport(files, total, shards)
 
 
 def _check_sizes(inputs: list[ObjectInfo], source: Location, config: EngineConfig) -> None:
@@ -86,23 +92,23 @@ def _check_output_writable(objects: ObjectStore, output: Location, job_id: str, 
         raise JobInvalid(f"Cannot write to the output location {output}: {error}") from None
 
 
-def _scan_file(job: Job, objects: ObjectStore, bucket: str, key: str, index: int, fmt: Format,
+def _scan_file(job: Job, objects: ObjectStore, bucket: str, key: str, cutter: ShardCutter, fmt: Format,
                config: EngineConfig, looking: bool) -> tuple[int, bool, str | None]:
-    """Count the file's records; while ``looking`` for the job's first runnable record, examine each."""
+    """Count the file's records and cut its shards; while ``looking`` for the job's first runnable
+    record, examine each."""
     records, found, first_problem = 0, False, None
     seen: set[str] = set()
     try:
-        for lines, _terminated in read_line_blocks(objects.open_read(bucket, key)):
+        for lines, terminated in read_line_blocks(objects.open_read(bucket, key)):
+            number = records
+            records += cutter.add(lines, terminated)
             if not looking or found:
-                records += sum(map(bool, map(bytes.strip, lines)))  # at C speed: most files are counted only
                 continue
             for line in lines:
-                if is_blank(line):
+                if is_blank(line) or found:
                     continue
-                records += 1
-                if found:
-                    continue
-                problem = record_problem(job, line, index, records, fmt, seen, config)
+                number += 1
+                problem = record_problem(job, line, cutter.file_index, number, fmt, seen, config)
                 if problem is None:
                     found = True
                 elif first_problem is None:

@@ -27,6 +27,7 @@ from batchrock.jobs.store import StoreUnwritable
 from batchrock.jobs.transitions import TO_RUN, TO_VALIDATE
 from batchrock.security.policy import Policy
 from batchrock.storage.retrying import StorageWaitInterrupted
+from batchrock.storage.spec import StorageSpec
 
 log = logging.getLogger("batchrock.worker")
 
@@ -38,9 +39,10 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy, backends: BackendRegistry) -> None:
+    def __init__(self, deps: RunDeps, catalog: Catalog, policy: Policy, backends: BackendRegistry,
+                 storage: StorageSpec | None = None) -> None:
         self.deps = deps
-        self.lifecycle = JobLifecycle(deps, catalog, policy, backends)
+        self.lifecycle = JobLifecycle(deps, catalog, policy, backends, storage)
         self.config = deps.config
         self._held: dict[str, threading.Thread] = {}
         self._leases: dict[str, HeldLease] = {}

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from batchrock.jobs.model import FailureKind, Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
+from batchrock.jobs.shards import ShardProgress
 
 
 class StoreError(Exception):
@@ -214,7 +215,23 @@ class JobStore(Protocol):
 
     def release_lease(self, lease: Lease) -> None: ...
 
-    def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime) -> bool: ...
+    def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime,
+                   shards: Iterable[ShardProgress] = ()) -> bool:
+        """The validated plan (files and their shards) and counts, replacing any earlier one."""
+        ...
+
+    def load_shards(self, job_id: str) -> list[ShardProgress]:
+        """The job's shards, by file and position."""
+        ...
+
+    def save_shard(self, lease: Lease, shard: ShardProgress, counts: RecordCounts | None, now: datetime) -> bool:
+        """A shard's state, runner, output and counts; with ``counts``, the job's live counts grow to
+        them in the same transaction. False once another claim raised the epoch."""
+        ...
+
+    def requeue_running_shards(self, lease: Lease) -> bool:
+        """Shards a previous claim left running go back to pending (their runner is gone)."""
+        ...
 
     def load_files(self, job_id: str) -> list[FileProgress]: ...
 

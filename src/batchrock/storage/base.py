@@ -69,6 +69,24 @@ class ObjectStore(Protocol):
         ...
 
 
+class ByteRange:
+    """A readable stream cut off after ``length`` bytes (a shard's range of an input file)."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self._stream = stream
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._stream.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[list[bytes], bool]]:
     """The stream's lines (without their newlines), a chunk's worth at a time; the flag is False
     only for a last line that has no newline."""

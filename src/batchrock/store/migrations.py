@@ -55,6 +55,11 @@ def _create_event_outbox(conn: Connection) -> None:
     conn.execute(schema.event_delivery.insert().values(name=schema.EVENT_DELIVERY_LEASE))
 
 
+def _create_job_shards(conn: Connection) -> None:
+    """Shards of input files. Jobs validated before it have none: they run file by file in-process."""
+    schema.job_shards.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_create_jobs", _create_jobs),
     ("0002_create_job_tags", _create_job_tags),
@@ -63,6 +68,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ("0005_create_service_secrets", _create_service_secrets),
     ("0006_fence_leases_with_epochs", _fence_leases_with_epochs),
     ("0007_create_event_outbox", _create_event_outbox),
+    ("0008_create_job_shards", _create_job_shards),
 )
 
 

@@ -86,6 +86,25 @@ job_files = Table(
     Column("done", Integer, nullable=False, default=0),
 )
 
+# One row per shard of a job's input file (``jobs.shards``): its byte range, where it stands,
+# and, once done, its output object and counts (a shard's share, its record count as its total).
+job_shards = Table(
+    "job_shards",
+    metadata,
+    Column("job_id", String(12), primary_key=True),
+    Column("file_index", Integer, primary_key=True),
+    Column("shard_index", Integer, primary_key=True),
+    Column("start_offset", BigInteger, nullable=False),
+    Column("end_offset", BigInteger, nullable=False),
+    Column("first_record", BigInteger, nullable=False),
+    Column(FILE_COUNT_COLUMNS["total"], BigInteger, nullable=False),
+    *_count_columns(column for name, column in FILE_COUNT_COLUMNS.items() if name != "total"),
+    Column("state", String(16), nullable=False),
+    Column("runner", String(128)),
+    Column("output_key", Text),
+    Column("epoch", BigInteger, nullable=False, default=0),
+)
+
 # Secrets every server on this store shares (the key that signs pagination tokens), so a
 # nextToken from one API server is good at the others.
 service_secrets = Table(

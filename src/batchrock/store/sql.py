@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from batchrock.jobs.model import FailureKind, Job, JobStatus, Owner, RecordCounts, SortOrder, Tag
+from batchrock.jobs.shards import ShardProgress, ShardState
 from batchrock.jobs.store import (
     Claim,
     DuplicateClientToken,
@@ -34,7 +35,8 @@ from batchrock.store.dbfaults import unwritable_reason
 from batchrock.store.migrations import apply_migrations, pending_migrations
 from batchrock.store.outbox import SqlOutbox, record_changes
 from batchrock.store.rows import counts_to_row, file_progress, file_row, job_to_row, row_to_job
-from batchrock.store.schema import JOB_COUNT_COLUMNS, job_files, job_tags, jobs, service_secrets
+from batchrock.store.schema import JOB_COUNT_COLUMNS, job_files, job_shards, job_tags, jobs, service_secrets
+from batchrock.store.shard_rows import shard_progress, shard_row
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -305,16 +307,48 @@ class SqlJobStore:
         with self._writing() as conn:
             conn.execute(statement)
 
-    def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime) -> bool:
-        """A validated job's files and counts, replacing any earlier plan, while ``lease`` holds."""
+    def save_files(self, lease: Lease, files: Iterable[FileProgress], counts: RecordCounts, now: datetime,
+                   shards: Iterable[ShardProgress] = ()) -> bool:
+        """A validated job's files, shards and counts, replacing any earlier plan, while ``lease`` holds."""
         rows = [file_row(lease.job_id, progress) for progress in files]
+        shard_rows = [shard_row(lease.job_id, shard) for shard in shards]
         values = {**counts_to_row(counts), "last_modified_us": to_micros(now)}
         with self._writing() as conn:
             if conn.execute(update(jobs).where(_held(lease)).values(values)).rowcount != 1:
                 return False
             conn.execute(delete(job_files).where(job_files.c.job_id == lease.job_id))
+            conn.execute(delete(job_shards).where(job_shards.c.job_id == lease.job_id))
             if rows:
                 conn.execute(job_files.insert(), rows)
+            if shard_rows:
+                conn.execute(job_shards.insert(), shard_rows)
+        return True
+
+    def load_shards(self, job_id: str) -> list[ShardProgress]:
+        statement = (select(job_shards).where(job_shards.c.job_id == job_id)
+                     .order_by(job_shards.c.file_index, job_shards.c.shard_index))
+        with self._reading() as conn:
+            return [shard_progress(row) for row in conn.execute(statement).mappings()]
+
+    def save_shard(self, lease: Lease, shard: ShardProgress, counts: RecordCounts | None, now: datetime) -> bool:
+        """One shard's state, fenced by ``lease``; with ``counts``, the job's live counts grow to them."""
+        values = {**(_growing(counts) if counts is not None else {}), "last_modified_us": to_micros(now)}
+        with self._writing() as conn:
+            if conn.execute(update(jobs).where(_held(lease)).values(values)).rowcount != 1:
+                return False
+            conn.execute(update(job_shards)
+                         .where(job_shards.c.job_id == lease.job_id, job_shards.c.file_index == shard.file_index,
+                                job_shards.c.shard_index == shard.shard_index)
+                         .values(shard_row(lease.job_id, shard)))
+        return True
+
+    def requeue_running_shards(self, lease: Lease) -> bool:
+        with self._writing() as conn:
+            if conn.execute(update(jobs).where(_held(lease)).values(lease_epoch=jobs.c.lease_epoch)).rowcount != 1:
+                return False
+            conn.execute(update(job_shards)
+                         .where(job_shards.c.job_id == lease.job_id, job_shards.c.state == ShardState.RUNNING.value)
+                         .values(state=ShardState.PENDING.value, runner=None))
         return True
 
     def load_files(self, job_id: str) -> list[FileProgress]:
