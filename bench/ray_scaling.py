@@ -1,19 +1,23 @@
 """The Ray executor's scaling, in one run: the same job (a) on two Ray nodes, (b) on one Ray node,
 (c) on the in-process executor; every node one CPU, llama.cpp with one thread everywhere.
 
-    python bench/ray_scaling.py [--records 32] [--max-tokens 12] [--shard-records 4]
+    python bench/ray_scaling.py [--records 96] [--max-tokens 32] [--shard-records 4] [--rounds 3]
 
-A job's time runs from CreateModelInvocationJob to Completed, its replicas' start and model load
-included. Ray's own start-up is counted apart and reported: starting the cluster (``ray start``
-per node) and a first, one-record job in each server (joining the cluster as a driver). Prints
-output tokens/s for each and the two ratios: two nodes / one node (issue: >= 1.7x) and one Ray
-node / in-process (>= 0.9x). Every Ray process it starts is ended by pid at the end.
+The three setups run side by side, warm, and their jobs interleave (two nodes, one node,
+in-process, then again), so load from elsewhere on a shared machine falls on all three alike.
+A job's time runs from CreateModelInvocationJob to Completed. Start-up is counted apart and
+reported: ``ray start`` per cluster, and each server's first, one-record job (joining the
+cluster as a driver, starting the replicas and loading the model; in-process: loading it), after
+which replicas stay loaded for the next job as the in-process backend does. Prints output
+tokens/s per job, the medians, and the two ratios: two nodes / one node (issue: >= 1.7x) and
+one Ray node / in-process (>= 0.9x). Every Ray process it starts is ended by pid at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -60,44 +64,53 @@ def run_job(server: ServerProcess, count: int, max_tokens: int, name: str) -> tu
     return seconds, int(json.loads(manifest.read_text())["outputTokenCount"])
 
 
-def measure(root: Path, label: str, extra: tuple[str, ...], args: argparse.Namespace) -> tuple[float, float]:
-    """(tokens/s of the measured job, seconds of the one-record warm-up job)."""
+def start_server(root: Path, label: str, extra: tuple[str, ...]) -> ServerProcess:
+    """A server with its model loaded: its first, one-record job is the warm-up (reported)."""
     catalog = root / "catalog.toml"
     catalog.write_text(CATALOG)
     server = ServerProcess(root / label, extra_args=("--catalog", str(catalog), *extra)).start()
-    try:
-        warm_seconds, _ = run_job(server, 1, 4, "warm")
-        seconds, tokens = run_job(server, args.records, args.max_tokens, "job")
-    finally:
-        server.stop()
-    print(f"{label:>12}: {tokens} output tokens in {seconds:.1f} s = {tokens / seconds:.1f} tokens/s "
-          f"(warm-up job {warm_seconds:.1f} s)", flush=True)
-    return tokens / seconds, warm_seconds
+    warm_seconds, _ = run_job(server, 1, 4, "warm")
+    print(f"{label:>12}: warm-up job {warm_seconds:.1f} s (joining the cluster and loading the model)", flush=True)
+    return server
 
 
-def on_cluster(root: Path, nodes: int, args: argparse.Namespace) -> float:
-    cluster = RayCluster()
+def start_cluster(nodes: int) -> RayCluster:
     started = time.monotonic()
-    try:
-        cluster.start(nodes=nodes)
-        print(f"{'':>12}  ray start, {nodes} node(s): {time.monotonic() - started:.1f} s", flush=True)
-        rate, _ = measure(root, f"ray-{nodes}-node", ("--executor", "ray", "--ray-address", cluster.address,
-                                                       "--shard-records", str(args.shard_records)), args)
-    finally:
-        cluster.stop()
-    return rate
+    cluster = RayCluster().start(nodes=nodes)
+    print(f"{'':>12}  ray start, {nodes} node(s): {time.monotonic() - started:.1f} s", flush=True)
+    return cluster
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=12)
+    parser.add_argument("--records", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--shard-records", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="jobs per setup, interleaved; medians are compared")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ray-bench-"))
-    two = on_cluster(root, 2, args)
-    one = on_cluster(root, 1, args)
-    local, _ = measure(root, "in-process", ("--batch-size", "8"), args)
+    clusters: list[RayCluster] = []
+    servers: dict[str, ServerProcess] = {}
+    try:
+        for nodes in (2, 1):
+            clusters.append(start_cluster(nodes))
+            servers[f"ray-{nodes}-node"] = start_server(root, f"ray-{nodes}-node", (
+                "--executor", "ray", "--ray-address", clusters[-1].address, "--shard-records", str(args.shard_records)))
+        servers["in-process"] = start_server(root, "in-process", ())
+        rates: dict[str, list[float]] = {label: [] for label in servers}
+        for round_ in range(args.rounds):
+            for label, server in servers.items():
+                seconds, tokens = run_job(server, args.records, args.max_tokens, f"job{round_}")
+                rates[label].append(tokens / seconds)
+                print(f"{label:>12}: {tokens} output tokens in {seconds:.1f} s = {tokens / seconds:.1f} tokens/s",
+                      flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+        for cluster in clusters:
+            cluster.stop()
+    two, one, local = (statistics.median(rates[label]) for label in ("ray-2-node", "ray-1-node", "in-process"))
+    print(f"medians of {args.rounds}: two Ray nodes {two:.1f}, one Ray node {one:.1f}, in-process {local:.1f} tokens/s")
     print(f"two Ray nodes / one Ray node: {two / one:.2f}x (issue: >= 1.7x)")
     print(f"one Ray node / in-process:    {one / local:.2f}x (issue: >= 0.9x)")
 

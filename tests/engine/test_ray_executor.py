@@ -6,20 +6,26 @@ The cluster is shared by the module's tests, in order (the last one kills the se
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
+from batchrock.engine.shards import done_prefix
 from batchrock.jobs.shards import ShardProgress, ShardState
 from batchrock.store.sql import SqlJobStore, sqlite_url
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, read_output_lines, wait_for, write_jsonl
 from tests.support.ray_cluster import RayCluster
-from tests.support.server import ServerProcess
+from tests.support.seaweed import S3_ENV, SeaweedS3
+from tests.support.server import ServerProcess, end_process
 
 pytest.importorskip("ray")
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -39,8 +45,15 @@ backend = "small"
 
 
 @pytest.fixture(scope="module")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[RayCluster]:
-    started = RayCluster()
+    started = RayCluster(env=S3_ENV)  # each node's own S3 credentials, as an instance role would give
     try:
         yield started.start(nodes=2)
     finally:
@@ -52,11 +65,8 @@ def ray_server(tmp_path: Path, cluster: RayCluster) -> Iterator[Callable[[int], 
     servers: list[ServerProcess] = []
 
     def start(shard_records: int) -> ServerProcess:
-        catalog = tmp_path / "catalog.toml"
-        catalog.write_text(CATALOG)
         server = ServerProcess(tmp_path / "data", extra_args=(
-            "--executor", "ray", "--ray-address", cluster.address, "--shard-records", str(shard_records),
-            "--lease-seconds", "3", "--catalog", str(catalog))).start()
+            *ray_flags(cluster, shard_records), "--lease-seconds", "3", "--catalog", str(catalog_file(tmp_path)))).start()
         servers.append(server)
         return server
 
@@ -65,9 +75,23 @@ def ray_server(tmp_path: Path, cluster: RayCluster) -> Iterator[Callable[[int], 
         server.stop()
 
 
-def submit(server: ServerProcess, count: int) -> tuple[Any, str, Path]:
-    rows = [{"recordId": f"R{i:04d}", "modelInput": claude_input(f"Name a colour. ({i})", max_tokens=6)}
+def catalog_file(directory: Path) -> Path:
+    catalog = directory / "catalog.toml"
+    catalog.write_text(CATALOG)
+    return catalog
+
+
+def ray_flags(cluster: RayCluster, shard_records: int) -> tuple[str, ...]:
+    return "--executor", "ray", "--ray-address", cluster.address, "--shard-records", str(shard_records)
+
+
+def colour_rows(count: int, max_tokens: int = 6) -> list[dict[str, Any]]:
+    return [{"recordId": f"R{i:04d}", "modelInput": claude_input(f"Name a colour. ({i})", max_tokens=max_tokens)}
             for i in range(count)]
+
+
+def submit(server: ServerProcess, count: int, max_tokens: int = 6) -> tuple[Any, str, Path]:
+    rows = colour_rows(count, max_tokens)
     buckets = server.data_dir / "buckets/bucket"
     write_jsonl(buckets / "in/a.jsonl", rows)
     client = bedrock(server.url)
@@ -131,6 +155,73 @@ def test_a_coordinator_killed_mid_job_reruns_no_done_shard(ray_server: Callable[
             shard.output_key, shard.epoch, shard.runner)
     rerun = [shard for index, shard in after.items() if index not in done_before]
     assert rerun and all(shard.epoch > max(s.epoch for s in done_before.values()) for shard in rerun)
+
+
+def test_stop_cancels_the_shards_in_flight_and_the_replicas_serve_the_next_job(
+        ray_server: Callable[[int], ServerProcess]) -> None:
+    server = ray_server(4)
+    client, arn, out = submit(server, 40, max_tokens=48)
+    seen_live = wait_until(lambda: (job := client.get_model_invocation_job(jobIdentifier=arn))["status"] == "InProgress"
+                           and 0 < job["processedRecordCount"] < 40 and job["processedRecordCount"])
+    shards = wait_for_shards(server, arn, lambda shards: any(s.state is ShardState.DONE for s in shards)
+                             and any(s.state is ShardState.RUNNING for s in shards))
+    client.stop_model_invocation_job(jobIdentifier=arn)
+    job = wait_for(client, arn, timeout=60, watch=[server])
+    assert job["status"] == "Stopped", job.get("message")
+    shards = shards_of(server, arn)
+    done = [shard for shard in shards if shard.state is ShardState.DONE]
+    assert not any(shard.state is ShardState.RUNNING for shard in shards)  # the ones in flight went back to pending
+    prefix = done_prefix(shards)
+    assert len(done) < len(shards)  # stopped part-way
+    lines = read_output_lines(out / "a.jsonl.out")
+    assert [line["recordId"] for line in lines] == [f"R{i:04d}" for i in range(4 * len(prefix))]
+    assert seen_live and job["processedRecordCount"] == len(lines)  # counts were live; the ending's are the output's
+    time.sleep(8)  # longer than a shard takes: a shard that went on running would write its object by now
+    assert not list(out.glob(".batchrock-parts/**/*")), "a cancelled shard wrote its output"
+    client, arn, out = submit(server, 8)  # the same replicas, their model loaded, take the next job
+    assert_complete(client, arn, out, 8, server)
+    assert "replica died" not in server.log()
+
+
+def test_a_worker_runs_a_job_on_ray_over_s3(tmp_path: Path, cluster: RayCluster, seaweed: SeaweedS3) -> None:
+    s3 = boto3.client("s3", endpoint_url=seaweed.url, region_name="us-east-1",
+                      aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"])
+    s3.create_bucket(Bucket="ray-in")
+    s3.create_bucket(Bucket="ray-out")
+    s3.put_object(Bucket="ray-in", Key="in/a.jsonl",
+                  Body=b"".join(json.dumps(row).encode() + b"\n" for row in colour_rows(20)))
+    storage = ("--s3-endpoint-url", seaweed.url, "--catalog", str(catalog_file(tmp_path)))
+    server = ServerProcess(tmp_path / "data", extra_args=("--no-worker", *storage), env=S3_ENV).start()
+    log = tmp_path / "worker.log"
+    with open(log, "ab") as sink:
+        worker = subprocess.Popen([sys.executable, "-m", "batchrock.cli.main", "worker", "--data-dir",
+                                   str(server.data_dir), *storage, *ray_flags(cluster, 3)],
+                                  stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **S3_ENV})
+    try:
+        client = bedrock(server.url)
+        arn = create_job(client, "s3://ray-in/in/", "s3://ray-out/out/", model=MODEL)
+        job = wait_for(client, arn, timeout=180, watch=[server])
+        assert job["status"] == "Completed", (job.get("message"), log.read_text()[-3000:])
+    finally:
+        end_process(worker)
+        server.stop()
+    job_id = arn.rsplit("/", 1)[1]
+    body = s3.get_object(Bucket="ray-out", Key=f"out/{job_id}/a.jsonl.out")["Body"].read()
+    assert [json.loads(line)["recordId"] for line in body.splitlines()] == [f"R{i:04d}" for i in range(20)]
+    listed = [item["Key"] for item in s3.list_objects_v2(Bucket="ray-out", Prefix="out/").get("Contents", [])]
+    assert sorted(listed) == [f"out/{job_id}/a.jsonl.out", f"out/{job_id}/manifest.json.out"]
+    shards = shards_of(server, arn)
+    assert len(shards) == 7 and all(shard.state is ShardState.DONE for shard in shards)
+    assert {shard.runner for shard in shards} == set(cluster.raylets())
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.05)
+    raise AssertionError("it never happened")
 
 
 def test_a_node_killed_mid_job_costs_only_its_shards(ray_server: Callable[[int], ServerProcess],

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from io import BytesIO
-from itertools import pairwise
+from itertools import accumulate, pairwise
+from pathlib import Path
 
+from batchrock.engine.inputs import IdsBefore, ids_before
 from batchrock.engine.shards import ShardCutter
 from batchrock.storage.base import read_line_blocks
+from batchrock.storage.local import LocalObjectStore
 
 
 def cut(data: bytes, size: int, chunk: int = 7) -> list[tuple[int, int, int, int]]:
@@ -30,3 +34,19 @@ def test_trailing_blank_lines_join_the_last_shard_and_an_empty_file_has_one() ->
     assert cut(b"a\nb\n\n\n", 2) == [(0, 6, 0, 2)]
     assert cut(b"", 3) == [(0, 0, 0, 0)]
     assert cut(b"\n\n", 3) == [(0, 2, 0, 0)]
+
+
+def test_record_ids_before_a_shard_are_read_on_from_the_last_one_asked(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    lines = [json.dumps({"recordId": f"R{i}", "modelInput": {}}).encode() for i in range(6)]
+    data = b"\n".join(lines[:3]) + b"\n\n" + b"\n".join(lines[3:]) + b"\n"
+    store.put_object("bucket", "in/a.jsonl", data)
+    ids = IdsBefore(store, "bucket", "in/a.jsonl", "job", 0)
+    offsets = [0, *accumulate(len(line) + 1 for line in data.split(b"\n")[:-1])]
+    assert ids.upto(offsets[2]) == {"R0", "R1"}
+    seen = ids.upto(offsets[5])  # past the blank line
+    assert seen == {"R0", "R1", "R2", "R3"}
+    seen.add("mine")  # the caller's own set
+    assert ids.upto(offsets[1]) == {"R0"}  # a shard run again starts over
+    assert ids.upto(offsets[7]) == {f"R{i}" for i in range(6)}
+    assert ids.upto(offsets[7]) == ids_before(store, "bucket", "in/a.jsonl", offsets[7], "job", 0)

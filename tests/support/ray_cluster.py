@@ -63,6 +63,7 @@ class RayCluster:
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="brray", dir="/tmp")))
     port: int = field(default_factory=free_port)
     object_store_bytes: int = 80 * 1024 * 1024
+    env: dict[str, str] = field(default_factory=dict)  # what the nodes' processes see (an S3 key, as a node would have)
 
     @property
     def address(self) -> str:
@@ -80,7 +81,7 @@ class RayCluster:
         return self
 
     def _ray(self, *args: str) -> None:
-        env = {**os.environ, **FAST_HEALTH_CHECKS}
+        env = {**os.environ, **self.env, **FAST_HEALTH_CHECKS}
         done = subprocess.run([RAY, *args], capture_output=True, text=True, env=env, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"ray {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")

@@ -105,7 +105,8 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                         help="the Ray cluster to join with --executor ray (default: RAY_ADDRESS, else a local one)")
     parser.add_argument("--ray-replicas", type=int, default=EngineConfig.ray_replicas,
-                        help="model replicas per job on the Ray cluster (default: as many as its resources hold)")
+                        help="model replicas per catalog entry on the Ray cluster, started by the first job and kept for "
+                             "the next (default: as many as its resources hold)")
     parser.add_argument("--shard-records", type=int, default=EngineConfig.shard_records,
                         help="records per shard, the unit --executor ray schedules and retries (default %(default)d)")
     parser.add_argument("--events-url", action="append", default=[], metavar="URL",

@@ -25,4 +25,4 @@ class EngineConfig:
     shard_records: int = 1000          # records per shard: what a scaled-out executor schedules and retries
     executor: str = "inprocess"        # "inprocess", or "ray": shards run on the Ray cluster at ray_address
     ray_address: str | None = None
-    ray_replicas: int = 0              # model replicas on the Ray cluster; 0: as many as its resources hold
+    ray_replicas: int = 0              # model replicas per catalog entry on the Ray cluster; 0: as many as it holds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batchrock.engine.records import is_blank, parse_line
-from batchrock.storage.base import Location, ObjectInfo, ObjectMissing, ObjectStore, read_lines
+from batchrock.storage.base import Location, ObjectInfo, ObjectMissing, ObjectStore, byte_range, read_lines
 
 INPUT_SUFFIX = ".jsonl"
 OUTPUT_SUFFIX = ".out"
@@ -50,19 +50,37 @@ def shard_key(output: Location, job_id: str, file_index: int, shard_index: int, 
     return f"{parts_prefix(output, job_id)}{file_index:05d}/s{shard_index:06d}-{epoch:08d}-{attempt:03d}"
 
 
+class IdsBefore:
+    """recordIds of a file's lines before an offset: a run that starts mid-file (a resumed file, a
+    shard) judges duplicates across the whole file. Kept by a replica for the shards of one file,
+    it reads on from where the last one asked, so a file's shards together read it about once."""
+
+    def __init__(self, objects: ObjectStore, bucket: str, key: str, job_id: str, file_index: int) -> None:
+        self.objects, self.bucket, self.key = objects, bucket, key
+        self.job_id, self.file_index = job_id, file_index
+        self.offset = self.number = 0
+        self.seen: set[str] = set()
+
+    def upto(self, offset: int) -> set[str]:
+        """The recordIds before ``offset`` (a line start), as a set of the caller's own."""
+        if offset < self.offset:  # a shard run again: start over
+            self.offset = self.number = 0
+            self.seen = set()
+        if offset > self.offset:
+            self._read(offset)
+        return set(self.seen)
+
+    def _read(self, offset: int) -> None:
+        stream = byte_range(self.objects.open_read(self.bucket, self.key, self.offset), offset - self.offset)
+        for line, _end in read_lines(stream):
+            if not is_blank(line):
+                self.number += 1
+                record = parse_line(line, self.job_id, self.file_index, self.number)
+                if record.runnable:
+                    self.seen.add(record.record_id)
+        self.offset = offset
+
+
 def ids_before(objects: ObjectStore, bucket: str, key: str, offset: int, job_id: str, file_index: int) -> set[str]:
-    """recordIds of the file's lines before ``offset``: a run that starts mid-file (a resumed file,
-    a shard) judges duplicates across the whole file."""
-    seen: set[str] = set()
-    if offset == 0:
-        return seen
-    number = 0
-    for line, end in read_lines(objects.open_read(bucket, key)):
-        if end > offset:
-            break
-        if not is_blank(line):
-            number += 1
-            record = parse_line(line, job_id, file_index, number)
-            if record.runnable:
-                seen.add(record.record_id)
-    return seen
+    """recordIds of the file's lines before ``offset`` (``IdsBefore`` asked once)."""
+    return IdsBefore(objects, bucket, key, job_id, file_index).upto(offset)

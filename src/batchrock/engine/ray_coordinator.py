@@ -30,7 +30,7 @@ from ray.exceptions import ActorUnavailableError, ObjectLostError, RayActorError
 
 from batchrock.engine.inputs import shard_key
 from batchrock.engine.lease import HeldLease, LeaseLost
-from batchrock.engine.ray_pool import Replica, ReplicaPool, replica_count
+from batchrock.engine.ray_pool import Replica, ReplicaPool, pool_for
 from batchrock.engine.ray_replica import ReplicaSpec
 from batchrock.engine.runner import Halt, RunDeps
 from batchrock.engine.shard_run import ShardTask
@@ -72,7 +72,9 @@ class RayCoordinator:
         self.flight: list[InFlight] = []
         self.attempts = 0
         window = int(spec.options.get("max_in_flight") or deps.config.batch_size)
-        self.per_replica = 2 if window > 1 else 1
+        # shards in flight per replica: enough that its window stays full while a shard's last
+        # records finish and the next shard's come (a backend that takes one record at a time: one)
+        self.per_replica = -(-window // deps.config.shard_records) + 1 if window > 1 else 1
         self._next_publish = self._next_halt_check = 0.0
 
     def load(self) -> bool:
@@ -89,26 +91,24 @@ class RayCoordinator:
                         for shard in self.shards[index] if shard.state is not ShardState.DONE)
         for index in sorted(self.shards):
             self._compose_if_done(index)  # a previous coordinator died between a file's last shard and compose
-        pool = ReplicaPool(self.spec, replica_count(self.spec, self.deps.config.ray_replicas))
-        try:
-            halt = await self._schedule(pending, pool)
-        finally:
-            pool.close()
+        pool = pool_for(self.spec, self.deps.config.ray_replicas)
+        halt = await self._schedule(pending, pool)
         if halt in (Halt.STOP, Halt.TIMEOUT):
             self.close_open_files()
         return halt
 
     def close_open_files(self) -> None:
-        """Compose each started, unfinished file from its contiguous done prefix."""
+        """Compose each started, unfinished file from its contiguous done prefix (which may hold
+        no shard: the file's output is then empty, as a file the in-process runner had begun)."""
         for index, progress in sorted(self.files.items()):
-            prefix = done_prefix(self.shards.get(index, []))
-            if not progress.done and prefix:
-                self._compose(index, prefix)
+            shards = self.shards.get(index, [])
+            if not progress.done and any(shard.state is ShardState.DONE for shard in shards):
+                self._compose(index, done_prefix(shards))
 
     async def _schedule(self, pending: deque[ShardProgress], pool: ReplicaPool) -> Halt | None:
         while pending or self.flight:
             self._fill(pending, pool)
-            waiting = [item.result for item in self.flight] + pool.starting()
+            waiting = [item.result for item in self.flight] + [asyncio.wrap_future(f) for f in pool.starting()]
             if waiting:
                 await asyncio.wait(waiting, timeout=self.deps.config.progress_seconds,
                                    return_when=asyncio.FIRST_COMPLETED)
@@ -149,6 +149,7 @@ class RayCoordinator:
             pending.appendleft(item.shard)
             pool.lost(item.replica, error)
             return
+        pool.succeeded()
         done = item.shard.done(item.task.output_key, counts, item.replica.node_id, self.lease.lease.epoch)
         self._save(done, self._done_counts())
         self._compose_if_done(done.file_index)

@@ -1,23 +1,32 @@
 """A model replica on the Ray cluster: an actor holding one backend, made in the actor's own process.
 
-The backend runs in-process there (``hosted = false``): the actor is the isolation a model host
-gives on one machine, and Ray restarts nothing by itself; the coordinator replaces a replica that
-died. The model loads once, when the actor starts, and the actor serves many shards, several at
-once (an async actor: their records share the backend's batches). ``progress`` answers while
+The backend is made as the in-process executor makes it (``BackendRegistry.backend_for``): a
+llama.cpp or transformers model runs in its model host process under the actor, batching
+continuously across the shards the actor runs at once (an async actor: their records share the
+model's decode steps), and a native crash costs the host, which restarts, not the actor. Ray
+restarts nothing by itself; the coordinator replaces a replica that died. The model loads once,
+when the actor starts (``ready`` waits for it), and the actor serves many shards of many jobs. ``progress`` answers while
 shards run, for the job's live counts.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
+from batchrock.backends.base import BackendError, GenerationRequest, RequestKind
 from batchrock.backends.registry import BackendRegistry
+from batchrock.engine.inputs import IdsBefore
 from batchrock.engine.shard_run import ShardRun, ShardTask
 from batchrock.jobs.model import RecordCounts
+from batchrock.storage.base import Location
 from batchrock.storage.spec import StorageSpec
+
+_FILES_KEPT = 8
+_GENERATORS = {"llamacpp", "transformers"}  # warmed up with one token (an embedding model loads on first use)
 
 
 @dataclass(frozen=True)
@@ -38,24 +47,43 @@ class ReplicaSpec:
 
 class ShardReplica:
     def __init__(self, spec: ReplicaSpec) -> None:
+        self.spec = spec
         self.registry = BackendRegistry.from_entry_points()
-        options = self.registry.options_for(spec.backend_name, {**spec.options, "hosted": False})
-        self.backend = self.registry.create_local(spec.backend_name, options)
+        self.backend = self.registry.backend_for(spec.backend_name,
+                                                 self.registry.options_for(spec.backend_name, spec.options))
         self.objects = spec.storage.open()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.runs: dict[str, ShardRun] = {}
+        self.ids: OrderedDict[tuple[str, int], IdsBefore] = OrderedDict()  # the latest files' recordIds
 
     async def ready(self) -> str:
-        """The node this replica runs on, once its model has loaded."""
+        """The node this replica runs on, once its model has loaded (a generation request's first
+        token: a model that cannot load or run fails here, and the replica is replaced)."""
+        if self.spec.backend_name in _GENERATORS and not self.spec.options.get("embedding"):
+            [answer] = await self.backend.generate([GenerationRequest(RequestKind.COMPLETION, prompt="Hello",
+                                                                      max_tokens=1)])
+            if isinstance(answer, BackendError):
+                raise RuntimeError(f"the {self.spec.backend_name} replica cannot run its model: {answer}")
         return str(self.node_id)
 
     async def run_shard(self, task: ShardTask) -> RecordCounts:
-        run = ShardRun(task, self.backend, self.objects)
+        run = ShardRun(task, self.backend, self.objects, self._ids_before(task))
         self.runs[task.name] = run
         try:
             return await run.run()
         finally:
             del self.runs[task.name]
+
+    def _ids_before(self, task: ShardTask) -> set[str]:
+        shard, job = task.shard, task.job
+        key = (job.job_id, shard.file_index)
+        if key not in self.ids:
+            bucket = Location.parse(job.spec.input_config.s3_uri).bucket
+            self.ids[key] = IdsBefore(self.objects, bucket, task.input_key, job.job_id, shard.file_index)
+            while len(self.ids) > _FILES_KEPT:
+                self.ids.popitem(last=False)
+        self.ids.move_to_end(key)
+        return self.ids[key].upto(shard.start)
 
     async def progress(self) -> dict[str, RecordCounts]:
         return {name: run.counts() for name, run in self.runs.items()}

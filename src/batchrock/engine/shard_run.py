@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import BinaryIO, cast
 
 from batchrock.backends.base import Backend
 from batchrock.catalog import bare_model_id
 from batchrock.engine.blocks import line_blocks
 from batchrock.engine.calls import BackendCaller, BlockCall
 from batchrock.engine.config import EngineConfig
-from batchrock.engine.inputs import ids_before
 from batchrock.engine.ordered import Flight, OrderedOutput
 from batchrock.engine.runner import InputChanged
 from batchrock.engine.validate import examine_block
@@ -32,7 +30,7 @@ from batchrock.formats.sampling import Sampling
 from batchrock.jobs.model import Job, RecordCounts
 from batchrock.jobs.shards import ShardProgress
 from batchrock.jobs.store import FileProgress
-from batchrock.storage.base import ByteRange, Location, ObjectStore
+from batchrock.storage.base import Location, ObjectStore, byte_range
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,8 @@ def format_of(name: str) -> Format:
 
 
 class ShardRun:
-    def __init__(self, task: ShardTask, backend: Backend, objects: ObjectStore) -> None:
+    def __init__(self, task: ShardTask, backend: Backend, objects: ObjectStore, seen: set[str]) -> None:
+        """``seen``: the recordIds of the file's lines before the shard (``inputs.IdsBefore``)."""
         self.task = task
         self.job = task.job
         self.fmt = format_of(task.format_name)
@@ -65,6 +64,7 @@ class ShardRun:
         self.window = max(1, int(getattr(backend, "max_in_flight", 0) or task.config.batch_size))
         self.call_size = max(1, min(self.window, int(getattr(backend, "requests_per_call", 1))))
         shard = task.shard
+        self.seen = seen
         self.output = OrderedOutput(FileProgress(shard.file_index, task.input_key, task.output_key,
                                                  shard.record_count, input_offset=shard.start))
 
@@ -88,16 +88,14 @@ class ShardRun:
     def _blocks(self) -> Generator[tuple[list[bytes], int], None, None]:
         shard, bucket = self.task.shard, Location.parse(self.job.spec.input_config.s3_uri).bucket
         stream = self.objects.open_read(bucket, self.task.input_key, shard.start)
-        return line_blocks(cast(BinaryIO, ByteRange(stream, shard.end - shard.start)), shard.start, self.call_size)
+        return line_blocks(byte_range(stream, shard.end - shard.start), shard.start, self.call_size)
 
     async def _admit_all(self, flight: Flight) -> None:
         shard, job = self.task.shard, self.job
-        seen = ids_before(self.objects, Location.parse(job.spec.input_config.s3_uri).bucket, self.task.input_key,
-                          shard.start, job.job_id, shard.file_index)
         number = shard.first_record
         with closing(self._blocks()) as blocks:
             for lines, end in blocks:
-                block = examine_block(job.job_id, shard.file_index, lines, number, self.fmt, seen,
+                block = examine_block(job.job_id, shard.file_index, lines, number, self.fmt, self.seen,
                                       self.task.config.max_record_bytes)
                 number += len(block.ids)
                 block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)(?:/(?P<key>.*))?")
 
@@ -85,6 +85,11 @@ class ByteRange:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def byte_range(stream: BinaryIO, length: int) -> BinaryIO:
+    """``stream``, read no further than ``length`` bytes."""
+    return cast(BinaryIO, ByteRange(stream, length))
 
 
 def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[list[bytes], bool]]:
