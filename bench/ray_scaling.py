@@ -1,7 +1,7 @@
 """The Ray executor's scaling, in one run: the same job (a) on two Ray nodes, (b) on one Ray node,
 (c) on the in-process executor; every node one CPU, llama.cpp with one thread everywhere.
 
-    python bench/ray_scaling.py [--records 96] [--max-tokens 32] [--shard-records 4] [--rounds 3]
+    python bench/ray_scaling.py [--records 96] [--max-tokens 32] [--shard-records 4] [--rounds 5]
 
 The three setups run side by side, warm, and their jobs interleave (two nodes, one node,
 in-process, then again), so load from elsewhere on a shared machine falls on all three alike.
@@ -70,7 +70,8 @@ def start_server(root: Path, label: str, extra: tuple[str, ...]) -> ServerProces
     catalog.write_text(CATALOG)
     server = ServerProcess(root / label, extra_args=("--catalog", str(catalog), *extra)).start()
     warm_seconds, _ = run_job(server, 1, 4, "warm")
-    print(f"{label:>12}: warm-up job {warm_seconds:.1f} s (joining the cluster and loading the model)", flush=True)
+    what = "joining the cluster, starting the replicas, loading the model" if "--executor" in extra else "loading the model"
+    print(f"{label:>12}: warm-up job {warm_seconds:.1f} s ({what})", flush=True)
     return server
 
 
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=96)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--shard-records", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3, help="jobs per setup, interleaved; medians are compared")
+    parser.add_argument("--rounds", type=int, default=5, help="jobs per setup, interleaved; medians are compared")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ray-bench-"))
     clusters: list[RayCluster] = []

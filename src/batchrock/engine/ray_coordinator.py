@@ -72,9 +72,9 @@ class RayCoordinator:
         self.flight: list[InFlight] = []
         self.attempts = 0
         window = int(spec.options.get("max_in_flight") or deps.config.batch_size)
-        # shards in flight per replica: enough that its window stays full while a shard's last
-        # records finish and the next shard's come (a backend that takes one record at a time: one)
-        self.per_replica = -(-window // deps.config.shard_records) + 1 if window > 1 else 1
+        # shards in flight per replica: enough to fill its window (the next shard is sent the
+        # moment one ends); more would only leave one replica a longer tail while another idles
+        self.per_replica = max(1, -(-window // deps.config.shard_records))
         self._next_publish = self._next_halt_check = 0.0
 
     def load(self) -> bool:
