@@ -26,12 +26,14 @@ class RequestKind(str, Enum):
     EMBEDDING = "embedding"
 
 
-class Message(msgspec.Struct, frozen=True):
+# gc=False: made per record, immutable and holding only strings, numbers and tuples, these can
+# never be part of a reference cycle, so the collector need not track them
+class Message(msgspec.Struct, frozen=True, gc=False):
     role: str  # "user" | "assistant"
     text: str
 
 
-class GenerationRequest(msgspec.Struct, frozen=True):
+class GenerationRequest(msgspec.Struct, frozen=True, gc=False):
     kind: RequestKind
     messages: tuple[Message, ...] = ()
     system: str | None = None
@@ -53,7 +55,7 @@ class StopReason(str, Enum):
     STOP_SEQUENCE = "stop_sequence"
 
 
-class GenerationResult(msgspec.Struct, frozen=True):
+class GenerationResult(msgspec.Struct, frozen=True, gc=False):
     text: str = ""
     stop_reason: StopReason = StopReason.END
     stop_sequence: str | None = None
