@@ -147,8 +147,7 @@ class LocalObjectStore:
             with open(temporary, "wb") as handle:
                 for piece in pieces:
                     if isinstance(piece, Path):
-                        with open(piece, "rb") as source:
-                            shutil.copyfileobj(source, handle, 1 << 20)
+                        _append_file(handle, piece)
                     else:
                         handle.write(piece)
                 handle.flush()
@@ -169,3 +168,17 @@ class LocalObjectStore:
             if not path.is_file():
                 raise ObjectMissing(f"s3://{bucket}/{source} does not exist")
         self._write_atomically(self.path_of(bucket, key), paths)
+
+
+def _append_file(handle: BinaryIO, path: Path) -> None:
+    """Append the file at ``path`` to ``handle``: copied by the kernel (no trip through Python's
+    buffers) where the filesystem allows, else read and written."""
+    with open(path, "rb") as source:
+        handle.flush()  # the kernel copy writes at the file's own position, after what is buffered
+        left = os.fstat(source.fileno()).st_size
+        try:
+            while left > 0 and (copied := os.copy_file_range(source.fileno(), handle.fileno(), left)) > 0:
+                left -= copied
+        except OSError:  # another filesystem, or none that supports it: copy the rest by hand
+            pass
+        shutil.copyfileobj(source, handle, 1 << 20)
