@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from tests.support.clients import ROLE, bedrock
+from tests.support.seaweed import SeaweedS3
 from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS) for the module's tests."""
+    started = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

@@ -44,12 +44,6 @@ backend = "small"
 """
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RayCluster]:

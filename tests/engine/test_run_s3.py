@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
-import pytest
 
 from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, records, wait_for
 from tests.support.seaweed import S3_ENV, SeaweedS3
-
-
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 def s3_client(seaweed: SeaweedS3) -> Any:

@@ -4,7 +4,7 @@ chunked writer that writes a retry input of any size on both stores."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,6 @@ from tests.support.clients import bedrock
 from tests.support.jobs import claude_input, create_job, records, wait_for
 from tests.support.seaweed import S3_ENV, SeaweedS3
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
