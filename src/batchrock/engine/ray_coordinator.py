@@ -72,9 +72,10 @@ class RayCoordinator:
         self.flight: list[InFlight] = []
         self.attempts = 0
         window = int(spec.options.get("max_in_flight") or deps.config.batch_size)
-        # shards in flight per replica: enough to fill its window (the next shard is sent the
-        # moment one ends); more would only leave one replica a longer tail while another idles
-        self.per_replica = max(1, -(-window // deps.config.shard_records))
+        # shards in flight per replica where the backend batches: enough to fill its window, and
+        # at least two, so a shard's last records never leave the model's slots idle (the next
+        # shard's take them); more would only give one replica a longer tail while another idles
+        self.per_replica = max(2, -(-window // deps.config.shard_records)) if window > 1 else 1
         self._next_publish = self._next_halt_check = 0.0
 
     def load(self) -> bool:
