@@ -77,13 +77,18 @@ class ReplicaPool:
         return Replica(actor, actor.ready.remote().future())
 
     def usable(self) -> list[Replica]:
-        for replica in list(self.replicas):
+        for replica in self._current():
             if (why := replica.failed()) is not None:
                 self.lost(replica, why)
-        return [replica for replica in self.replicas if replica.ready.done() and replica.failed() is None]
+        return [replica for replica in self._current() if replica.ready.done() and replica.failed() is None]
 
     def starting(self) -> list[Future[Any]]:
-        return [replica.ready for replica in self.replicas if not replica.ready.done()]
+        return [replica.ready for replica in self._current() if not replica.ready.done()]
+
+    def _current(self) -> list[Replica]:
+        """The replicas now (another job's thread may be replacing one)."""
+        with self._lock:
+            return list(self.replicas)
 
     def succeeded(self) -> None:
         self.deaths = 0
