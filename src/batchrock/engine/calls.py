@@ -1,7 +1,9 @@
-"""Calling a backend for a block of records: per-record retries, and a pause while the backend is down.
+"""A job's blocks of records, examined, sampled and answered: the same rules wherever they run.
 
-Shared by the in-process runner and a scaled-out shard run, so both follow the same rules
-(README, "When things go wrong"): transient errors are retried per record with backoff; when the
+Shared by the in-process runner and a scaled-out shard run. ``BlockWork`` examines a block of
+lines (``validate.examine_block``), gives its requests the job's sampling, and turns a backend
+call's answers into the block's output lines. ``BackendCaller`` calls the backend with the rules
+of README, "When things go wrong": transient errors are retried per record with backoff; when the
 whole batch keeps failing and the backend says it is busy or unreachable, or fails its health
 probe, the call pauses and tries again (up to ``backend_outage_seconds``) rather than turning
 records into errors, until ``halted()`` says the run is ending.
@@ -18,8 +20,14 @@ from itertools import islice
 
 from batchrock.backends.base import Backend, BackendError, BackendFailed, GenerationRequest, GenerationResult
 from batchrock.backoff import backoff, jittered
+from batchrock.catalog import bare_model_id
 from batchrock.engine.blocks import RecordBlock, all_results
 from batchrock.engine.config import EngineConfig
+from batchrock.engine.ordered import OrderedOutput
+from batchrock.engine.validate import examine_block
+from batchrock.formats.base import Format, json_renderer
+from batchrock.formats.sampling import Sampling
+from batchrock.jobs.model import Job
 
 log = logging.getLogger("batchrock.engine")
 
@@ -35,12 +43,41 @@ class BlockCall:
     end: int
 
 
+class BlockWork:
+    def __init__(self, job: Job, fmt: Format, caller: BackendCaller) -> None:
+        self.job_id, self.model_id = job.job_id, job.spec.model_id
+        self.fmt = fmt
+        self.render = json_renderer(fmt)
+        self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
+        self.caller = caller
+
+    def examine(self, file_index: int, lines: list[bytes], number: int, seen: set[str]) -> RecordBlock:
+        """The block's records (``number``: the records of the file before it), its runnable ones'
+        requests completed with the job's sampling."""
+        block = examine_block(self.job_id, file_index, lines, number, self.fmt, seen,
+                              self.caller.config.max_record_bytes)
+        block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())
+        return block
+
+    def put_refused(self, output: OrderedOutput, call: BlockCall) -> None:
+        """A block with no record that can run: its error lines, ready now."""
+        output.put(call.slot, call.block.written([], self.render, self.model_id, call.end))
+
+    async def answer(self, output: OrderedOutput, call: BlockCall) -> None:
+        """Call the backend for the block's runnable records and put its output lines in its slot."""
+        answers = await self.caller.generate(call.block.requests)
+        output.put(call.slot, call.block.written(answers, self.render, self.model_id, call.end))
+
+
 class BackendCaller:
     def __init__(self, backend: Backend, config: EngineConfig, halted: Callable[[], bool], label: str) -> None:
         self.backend = backend
         self.config = config
         self.halted = halted
         self.label = label  # names the job in log lines
+        # records in flight: the backend's own limit (what it batches at once), else --batch-size
+        self.window = max(1, int(getattr(backend, "max_in_flight", 0) or config.batch_size))
+        self.call_size = max(1, min(self.window, int(getattr(backend, "requests_per_call", 1))))
         self._probe_until = 0.0
         self._probe_result = True
 

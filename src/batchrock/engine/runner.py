@@ -29,16 +29,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from batchrock.backends.base import Backend
-from batchrock.catalog import bare_model_id
 from batchrock.engine.blocks import line_blocks
-from batchrock.engine.calls import BackendCaller, BlockCall
+from batchrock.engine.calls import BackendCaller, BlockCall, BlockWork
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import ids_before, part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
 from batchrock.engine.ordered import Flight, OrderedOutput
-from batchrock.engine.validate import examine_block
-from batchrock.formats.base import Format, json_renderer
-from batchrock.formats.sampling import Sampling
+from batchrock.formats.base import Format
 from batchrock.jobs.clock import Clock
 from batchrock.jobs.model import Job, JobStatus, RecordCounts
 from batchrock.jobs.store import FileProgress, JobStore
@@ -76,9 +73,6 @@ class JobRunner:
     def __init__(self, job: Job, files: list[FileProgress], deps: RunDeps, lease: HeldLease, fmt: Format,
                  backend: Backend) -> None:
         self.job = job
-        self.fmt = fmt
-        self.render = json_renderer(fmt)
-        self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
         self.backend = backend
         self.files = files
         self.deps = deps
@@ -87,10 +81,8 @@ class JobRunner:
         self.bucket = self.output.bucket
         self.source_bucket = Location.parse(job.spec.input_config.s3_uri).bucket
         self.part_bytes = deps.config.part_bytes
-        # records in flight: the backend's own limit (what it batches at once), else --batch-size
-        self.window = max(1, int(getattr(backend, "max_in_flight", 0) or deps.config.batch_size))
-        self.call_size = max(1, min(self.window, int(getattr(backend, "requests_per_call", 1))))
         self.caller = BackendCaller(backend, deps.config, self._halt_requested, f"job {job.job_id}")
+        self.work = BlockWork(job, fmt, self.caller)
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
         self._next_publish = 0.0
         self._next_halt_check = 0.0
@@ -113,10 +105,10 @@ class JobRunner:
         seen = ids_before(self.deps.objects, self.source_bucket, progress.input_key, progress.input_offset,
                           self.job.job_id, progress.file_index)
         output = OrderedOutput(progress)
-        flight = Flight(self.window, max(4 * self.window, 64))
+        flight = Flight(self.caller.window, max(4 * self.caller.window, 64))
         stream = self.deps.objects.open_read(self.source_bucket, progress.input_key, progress.input_offset)
         self.lease.ensure()
-        with closing(stream), closing(line_blocks(stream, progress.input_offset, self.call_size)) as blocks:
+        with closing(stream), closing(line_blocks(stream, progress.input_offset, self.caller.call_size)) as blocks:
             try:
                 halt = await self._admit_all(index, blocks, output, flight, seen)
                 if halt is None:
@@ -135,10 +127,8 @@ class JobRunner:
         progress = self.files[index]
         number = progress.records_done
         for lines, end in blocks:
-            block = examine_block(self.job.job_id, progress.file_index, lines, number, self.fmt, seen,
-                                  self.deps.config.max_record_bytes)
+            block = self.work.examine(progress.file_index, lines, number, seen)
             number += len(block.ids)
-            block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())
             if (halt := await self._start(index, output, flight, BlockCall(output.slot(), block, end))) is not None:
                 return halt
         if number != progress.record_count:
@@ -150,7 +140,7 @@ class JobRunner:
         """Launch the block's call; a block with nothing that can run has its error lines ready now."""
         if call.block.requests:
             return await self._launch(index, output, flight, call)
-        output.put(call.slot, call.block.written([], self.render, self.job.spec.model_id, call.end))
+        self.work.put_refused(output, call)
         return self._between_records(index, output)
 
     async def _launch(self, index: int, output: OrderedOutput, flight: Flight, call: BlockCall) -> Halt | None:
@@ -160,7 +150,7 @@ class JobRunner:
                 return halt
         if (halt := self._between_records(index, output)) is not None:
             return halt
-        flight.start(self._run_call(output, call), len(call.block.requests))
+        flight.start(self.work.answer(output, call), len(call.block.requests))
         return None
 
     async def _wait_for_flight(self, index: int, output: OrderedOutput, flight: Flight) -> Halt | None:
@@ -180,10 +170,6 @@ class JobRunner:
         if self.deps.shutdown.is_set():
             return Halt.SHUTDOWN
         return self._check_halt()
-
-    async def _run_call(self, output: OrderedOutput, call: BlockCall) -> None:
-        answers = await self.caller.generate(call.block.requests)
-        output.put(call.slot, call.block.written(answers, self.render, self.job.spec.model_id, call.end))
 
     def close_open_files(self) -> None:
         """Compose the output of files a crashed run left part-way, from the parts it committed."""

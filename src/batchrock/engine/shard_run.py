@@ -1,8 +1,8 @@
 """Running one shard's records, where its replica is (a Ray actor): the engine's own record rules.
 
 A shard run reads its byte range of the input file, examines each record with the rules the
-in-process runner uses (``validate.examine_block``, the job's sampling seeds, the format's
-rendering), keeps a window of records in flight on the backend, writes the results in input
+in-process runner uses (``calls.BlockWork``: ``validate.examine_block``, the job's sampling seeds,
+the format's rendering), keeps a window of records in flight on the backend, writes the results in input
 order into one output object named by the shard, the coordinator's lease epoch and the attempt,
 and returns the shard's counts. It writes nothing to the job store: the coordinator, which holds
 the job's lease, records the shard done (fenced) and lists its object, so an attempt the
@@ -16,17 +16,14 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from batchrock.backends.base import Backend
-from batchrock.catalog import bare_model_id
 from batchrock.engine.blocks import line_blocks
-from batchrock.engine.calls import BackendCaller, BlockCall
+from batchrock.engine.calls import BackendCaller, BlockCall, BlockWork
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.ordered import Flight, OrderedOutput
 from batchrock.engine.runner import InputChanged
-from batchrock.engine.validate import examine_block
-from batchrock.formats.base import Format, json_renderer
+from batchrock.formats.base import Format
 from batchrock.formats.converse import CONVERSE
 from batchrock.formats.registry import format_named
-from batchrock.formats.sampling import Sampling
 from batchrock.jobs.model import Job, RecordCounts
 from batchrock.jobs.shards import ShardProgress
 from batchrock.jobs.store import FileProgress
@@ -56,13 +53,9 @@ class ShardRun:
         """``seen``: the recordIds of the file's lines before the shard (``inputs.IdsBefore``)."""
         self.task = task
         self.job = task.job
-        self.fmt = format_of(task.format_name)
-        self.render = json_renderer(self.fmt)
         self.objects = objects
-        self.sampling = Sampling(bare_model_id(self.job.spec.model_id), self.job.spec.job_name)
         self.caller = BackendCaller(backend, task.config, lambda: False, f"job {self.job.job_id}")
-        self.window = max(1, int(getattr(backend, "max_in_flight", 0) or task.config.batch_size))
-        self.call_size = max(1, min(self.window, int(getattr(backend, "requests_per_call", 1))))
+        self.work = BlockWork(self.job, format_of(task.format_name), self.caller)
         shard = task.shard
         self.seen = seen
         self.output = OrderedOutput(FileProgress(shard.file_index, task.input_key, task.output_key,
@@ -73,7 +66,7 @@ class ShardRun:
         return self.output.snapshot().counts
 
     async def run(self) -> RecordCounts:
-        flight = Flight(self.window, max(4 * self.window, 64))
+        flight = Flight(self.caller.window, max(4 * self.caller.window, 64))
         try:
             await self._admit_all(flight)
             while not await flight.drain(1.0):
@@ -88,22 +81,20 @@ class ShardRun:
     def _blocks(self) -> Generator[tuple[list[bytes], int], None, None]:
         shard, bucket = self.task.shard, Location.parse(self.job.spec.input_config.s3_uri).bucket
         stream = self.objects.open_read(bucket, self.task.input_key, shard.start)
-        return line_blocks(byte_range(stream, shard.end - shard.start), shard.start, self.call_size)
+        return line_blocks(byte_range(stream, shard.end - shard.start), shard.start, self.caller.call_size)
 
     async def _admit_all(self, flight: Flight) -> None:
-        shard, job = self.task.shard, self.job
+        shard = self.task.shard
         number = shard.first_record
         with closing(self._blocks()) as blocks:
             for lines, end in blocks:
-                block = examine_block(job.job_id, shard.file_index, lines, number, self.fmt, self.seen,
-                                      self.task.config.max_record_bytes)
+                block = self.work.examine(shard.file_index, lines, number, self.seen)
                 number += len(block.ids)
-                block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())
                 call = BlockCall(self.output.slot(), block, end)
                 if block.requests:
                     await self._launch(flight, call)
                 else:
-                    self.output.put(call.slot, block.written([], self.render, job.spec.model_id, end))
+                    self.work.put_refused(self.output, call)
         if number - shard.first_record != shard.record_count:
             raise InputChanged(f"The input {self.task.input_key} changed while the job ran: shard "
                                f"{shard.shard_index} held {shard.record_count} records when validated and "
@@ -112,8 +103,4 @@ class ShardRun:
     async def _launch(self, flight: Flight, call: BlockCall) -> None:
         while not await flight.room(self.output, 1.0, len(call.block.requests)):
             pass
-        flight.start(self._run_call(call), len(call.block.requests))
-
-    async def _run_call(self, call: BlockCall) -> None:
-        answers = await self.caller.generate(call.block.requests)
-        self.output.put(call.slot, call.block.written(answers, self.render, self.job.spec.model_id, call.end))
+        flight.start(self.work.answer(self.output, call), len(call.block.requests))
