@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 from io import BytesIO
 from itertools import accumulate, pairwise
 from pathlib import Path
+
+import pytest
 
 from batchrock.engine.inputs import IdsBefore, ids_before
 from batchrock.engine.shards import ShardCutter
@@ -34,6 +37,34 @@ def test_trailing_blank_lines_join_the_last_shard_and_an_empty_file_has_one() ->
     assert cut(b"a\nb\n\n\n", 2) == [(0, 6, 0, 2)]
     assert cut(b"", 3) == [(0, 0, 0, 0)]
     assert cut(b"\n\n", 3) == [(0, 2, 0, 0)]
+
+
+def expected_cuts(data: bytes, size: int) -> list[tuple[int, int, int, int]]:
+    """The cuts, found line by line: a shard ends after the line of its size-th record."""
+    cuts, start, first, records, offset = [], 0, 0, 0, 0
+    for line in data.splitlines(keepends=True):
+        offset += len(line)
+        if line.strip():
+            records += 1
+            if records - first == size:
+                cuts.append((start, offset, first, size))
+                start, first = offset, records
+    if records > first or not cuts:
+        cuts.append((start, len(data), first, records - first))
+    else:
+        cuts[-1] = (*cuts[-1][:1], len(data), *cuts[-1][2:])
+    return cuts
+
+
+@pytest.mark.parametrize("blank_share", [0.0, 0.1])
+def test_blocks_with_and_without_blank_lines_cut_where_counting_line_by_line_does(blank_share: float) -> None:
+    chance = random.Random(7)
+    for _ in range(30):
+        lines = [b"" if chance.random() < blank_share else b"r" * chance.randrange(1, 9)
+                 for _ in range(chance.randrange(0, 60))]
+        data = b"\n".join(lines) + (b"\n" if chance.random() < 0.5 else b"")
+        for size in (1, 2, 3, 7, 50):
+            assert cut(data, size, chunk=chance.choice([1, 5, 16, 1 << 20])) == expected_cuts(data, size)
 
 
 def test_record_ids_before_a_shard_are_read_on_from_the_last_one_asked(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ run would cut the job.
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import accumulate
 
 from batchrock.jobs.model import RecordCounts
 from batchrock.jobs.shards import ShardProgress, ShardState
@@ -32,6 +33,9 @@ class ShardCutter:
             self._records += count
             self._offset += sum(map(len, lines)) + len(lines) * terminated
             return count
+        if count == len(lines):
+            self._add_records(lines, terminated)
+            return count
         for line in lines:
             self._offset += len(line) + terminated
             if line.strip():
@@ -39,6 +43,18 @@ class ShardCutter:
                 if self._records - self._first == self.shard_records:
                     self._cut()
         return count
+
+    def _add_records(self, lines: list[bytes], terminated: bool) -> None:
+        """``add`` for a block with no blank line, where each line is the next record: the cuts fall
+        every ``shard_records`` lines, and the offsets come from the lines' lengths summed in C."""
+        start_offset, start_records = self._offset, self._records
+        ends = list(accumulate(map(len, lines)))
+        line = self._first + self.shard_records - start_records  # the line that completes the next shard
+        while line <= len(lines):
+            self._records, self._offset = start_records + line, start_offset + ends[line - 1] + line * terminated
+            self._cut()
+            line += self.shard_records
+        self._records, self._offset = start_records + len(lines), start_offset + ends[-1] + len(lines) * terminated
 
     def finish(self) -> list[ShardProgress]:
         """The file's shards; what follows the last cut is a shard, or joins the last one when it
