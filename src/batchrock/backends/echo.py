@@ -116,6 +116,8 @@ class EchoBackend:
         prompt_tokens = len(words)
         if len(request.messages) > 1 or request.system:
             prompt_tokens += sum(len(m.text.split()) for m in request.messages[:-1]) + len((request.system or "").split())
+        if self.sampler is None and words and len(words) < request.max_tokens:  # the whole echo, as most are
+            return GenerationResult("echo: " + " ".join(words), _END, None, prompt_tokens, len(words) + 1)
         reply = ["echo:", *words]
         if self.sampler is not None:
             reply += [f"w{self.sampler.randrange(1000)}" for _ in range(self.sampler.randrange(4))]
