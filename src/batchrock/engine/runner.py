@@ -12,7 +12,9 @@ backend in one call, an asyncio task, and its output lines fill one reorder slot
 Output lines are buffered; when the buffer reaches a part's size it is written as a part
 object of its own, named by the writer's lease epoch, and a checkpoint records, in one
 transaction fenced by that lease, the part, the input byte offset it covers and the file's
-counts. When the file's records are all written, its output object is composed from the
+counts. The part is written in a thread while the records after it go on, and its checkpoint
+is saved when the write returns, before the next part is written: one part at a time between
+buffer and checkpoint. When the file's records are all written, its output object is composed from the
 parts the checkpoint lists. After a crash the job resumes from the last checkpoint: at most
 one part's worth of records is run again, and none is written twice. A worker that lost its
 lease may write a part object nobody will list, but never one the new owner committed.
@@ -20,6 +22,7 @@ lease may write a part object nobody will list, but never one the new owner comm
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -69,6 +72,15 @@ def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
     return replace(sum((progress.counts for progress in files), RecordCounts()), total=total_records)
 
 
+@dataclass
+class PendingPart:
+    """A part being written in a thread, and the file's checkpoint to save once it is."""
+
+    index: int
+    progress: FileProgress
+    write: asyncio.Future[None]
+
+
 class JobRunner:
     def __init__(self, job: Job, files: list[FileProgress], deps: RunDeps, lease: HeldLease, fmt: Format,
                  backend: Backend) -> None:
@@ -86,6 +98,7 @@ class JobRunner:
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
         self._next_publish = 0.0
         self._next_halt_check = 0.0
+        self._pending: PendingPart | None = None
 
     async def run(self) -> Halt | None:
         """Run every unfinished file; returns why it halted early, or None when all records ran."""
@@ -113,8 +126,12 @@ class JobRunner:
                 halt = await self._admit_all(index, blocks, output, flight, seen)
                 if halt is None:
                     halt = await self._wait_for_flight(index, output, flight)
+            except BaseException:
+                self._drop_pending()
+                raise
             finally:
                 await flight.cancel()
+        await self._settle()
         if halt is Halt.SHUTDOWN:
             self._commit(index, output)
             return halt
@@ -141,28 +158,31 @@ class JobRunner:
         if call.block.requests:
             return await self._launch(index, output, flight, call)
         self.work.put_refused(output, call)
-        return self._between_records(index, output)
+        return await self._between_records(index, output)
 
     async def _launch(self, index: int, output: OrderedOutput, flight: Flight, call: BlockCall) -> Halt | None:
         """Start a call once the window has room for it; first commit, publish, and check for a halt."""
         while not await flight.room(output, self.deps.config.progress_seconds, len(call.block.requests)):
-            if (halt := self._between_records(index, output)) is not None:
+            if (halt := await self._between_records(index, output)) is not None:
                 return halt
-        if (halt := self._between_records(index, output)) is not None:
+        if (halt := await self._between_records(index, output)) is not None:
             return halt
         flight.start(self.work.answer(output, call), len(call.block.requests))
         return None
 
     async def _wait_for_flight(self, index: int, output: OrderedOutput, flight: Flight) -> Halt | None:
         while not await flight.drain(self.deps.config.progress_seconds):
-            if (halt := self._between_records(index, output)) is not None:
+            if (halt := await self._between_records(index, output)) is not None:
                 return halt
         return None
 
-    def _between_records(self, index: int, output: OrderedOutput) -> Halt | None:
-        """Commit a full part, publish counts, and say whether the job must halt."""
+    async def _between_records(self, index: int, output: OrderedOutput) -> Halt | None:
+        """Checkpoint a part once written, start writing a full one, publish counts, and say
+        whether the job must halt."""
+        if self._pending is not None and self._pending.write.done():
+            await self._settle()
         if len(output.buffer) >= self.part_bytes:
-            self._commit(index, output)
+            await self._write_part(index, output)
         elif (now := time.monotonic()) >= self._next_publish:
             self._next_publish = now + self.deps.config.progress_seconds
             self.files[index] = output.snapshot()
@@ -179,6 +199,35 @@ class JobRunner:
 
     def _halt_requested(self) -> bool:
         return self.deps.shutdown.is_set() or self.lease.lost or self._halt_reason() is not None
+
+    async def _write_part(self, index: int, output: OrderedOutput) -> None:
+        """The written prefix becomes a part, written in a thread while the records after it go on
+        (the part before it checkpointed first)."""
+        await self._settle()
+        self.lease.ensure()
+        progress = output.snapshot()
+        key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
+        progress = replace(progress, parts=(*progress.parts, key), input_offset=output.offset)
+        data = bytes(output.buffer)
+        output.committed(progress)
+        write = asyncio.ensure_future(asyncio.to_thread(self.deps.objects.put_object, self.bucket, key, data,
+                                                        self.kms_key_id))
+        self._pending = PendingPart(index, progress, write)
+
+    async def _settle(self) -> None:
+        """Wait for the part in writing, then save its checkpoint."""
+        if self._pending is not None:
+            pending = self._pending
+            await pending.write
+            self._pending = None
+            self._save(pending.index, pending.progress)
+
+    def _drop_pending(self) -> None:
+        """The file's run ends by an error: a part still in writing is left unlisted (its records
+        run again, as after a crash)."""
+        if self._pending is not None:
+            self._pending.write.cancel()
+            self._pending = None
 
     def _commit(self, index: int, output: OrderedOutput) -> None:
         """The written prefix becomes a part, checkpointed with the input offset it reaches."""
