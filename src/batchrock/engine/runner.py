@@ -208,7 +208,7 @@ class JobRunner:
         progress = output.snapshot()
         key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
         progress = replace(progress, parts=(*progress.parts, key), input_offset=output.offset)
-        data = bytes(output.buffer)
+        data, output.buffer = output.buffer, bytearray()  # handed to the writer whole, not copied
         output.committed(progress)
         write = asyncio.ensure_future(asyncio.to_thread(self.deps.objects.put_object, self.bucket, key, data,
                                                         self.kms_key_id))

@@ -105,7 +105,7 @@ class LocalObjectStore:
         except OSError as error:
             raise StorageError(f"cannot read s3://{bucket}/{key}: {error.strerror}") from None
 
-    def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
+    def put_object(self, bucket: str, key: str, data: bytes | bytearray, kms_key_id: str | None = None) -> None:
         _refuse_kms(kms_key_id)
         self._write_atomically(self.path_of(bucket, key), [data])
 
@@ -138,7 +138,7 @@ class LocalObjectStore:
             raise StorageError(f"cannot write {target.name}: No space left on device (writing {size} bytes would leave "
                                f"less than {self.keep_free_bytes} bytes free in the data dir, kept for the job store)")
 
-    def _write_atomically(self, target: Path, pieces: list[bytes] | list[Path]) -> None:
+    def _write_atomically(self, target: Path, pieces: list[bytes | bytearray] | list[Path]) -> None:
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             if self.keep_free_bytes:

@@ -64,7 +64,7 @@ class RetryingObjectStore:
     def open_read(self, bucket: str, key: str, start: int = 0) -> BinaryIO:
         return _ResumingReader(self, bucket, key, start)  # type: ignore[return-value]
 
-    def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
+    def put_object(self, bucket: str, key: str, data: bytes | bytearray, kms_key_id: str | None = None) -> None:
         self._retry("put", lambda: self.inner.put_object(bucket, key, data, kms_key_id))
 
     def delete_object(self, bucket: str, key: str) -> None:

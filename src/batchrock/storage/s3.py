@@ -68,7 +68,7 @@ class S3ObjectStore:
         body: BinaryIO = self._call(f"s3://{bucket}/{key}", "get_object", Bucket=bucket, Key=key, **extra)["Body"]
         return body
 
-    def put_object(self, bucket: str, key: str, data: bytes, kms_key_id: str | None = None) -> None:
+    def put_object(self, bucket: str, key: str, data: bytes | bytearray, kms_key_id: str | None = None) -> None:
         self._call(f"s3://{bucket}/{key}", "put_object", Bucket=bucket, Key=key, Body=data, **_sse(kms_key_id))
 
     def delete_object(self, bucket: str, key: str) -> None:
