@@ -14,9 +14,10 @@ object of its own, named by the writer's lease epoch, and a checkpoint records, 
 transaction fenced by that lease, the part, the input byte offset it covers and the file's
 counts. The part is written in a thread while the records after it go on, and its checkpoint
 is saved when the write returns, before the next part is written: one part at a time between
-buffer and checkpoint. When the file's records are all written, its output object is composed from the
-parts the checkpoint lists. After a crash the job resumes from the last checkpoint: at most
-one part's worth of records is run again, and none is written twice. A worker that lost its
+buffer and checkpoint. When the file's records are all written, its output object is composed
+from the parts the checkpoint lists. After a crash the job resumes from the last checkpoint: at
+most two parts' worth of records (the part in writing and the buffer after it) is run again, and
+none is written twice. A worker that lost its
 lease may write a part object nobody will list, but never one the new owner committed.
 """
 
