@@ -129,8 +129,16 @@ RESULTS = st.builds(GenerationResult, text=st.text(max_size=30), stop_reason=st.
 def test_render_json_writes_what_render_serialized_writes(result: GenerationResult, model_id: str) -> None:
     fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
     assert fmt.render_json(request, result, model_id) == orjson.dumps(fmt.render(request, result, model_id))
+
     assert json_renderer(TitanEmbedG1())(request, GenerationResult(embedding=(0.5, -1e-7)), model_id) == (
         orjson.dumps(TitanEmbedG1().render(request, GenerationResult(embedding=(0.5, -1e-7)), model_id)))
+
+
+def test_an_answer_whose_token_counts_are_not_ints_still_renders() -> None:
+    fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
+    result = GenerationResult("hi", input_tokens=7.0, output_tokens=True)  # type: ignore[arg-type]  # a server's JSON
+    answer = orjson.loads(fmt.render_json(request, result, MODEL))
+    assert answer["usage"] == {"input_tokens": 7.0, "output_tokens": True} and answer["id"].startswith("msg_bdrk_")
 
 
 def test_apply_many_completes_each_request_as_apply_does() -> None:

@@ -56,14 +56,16 @@ def _model_json(model_id: str) -> tuple[int, bytes]:
     return zlib.crc32(model_id.encode()), orjson.dumps(anthropic_model_name(model_id))
 
 
-def _message_id(model_crc: int, tokens_in: int, text_json: bytes) -> tuple[int, int, int]:
+def _message_id(model_crc: int, tokens_in: object, text_json: bytes) -> tuple[int, int, int]:
     """24 hex digits' worth, the same for the same answer (so a re-run writes the same line); an id,
-    not a seal, so two cheap checksums do where a cryptographic hash would cost more than the rest of the line."""
-    return zlib.crc32(text_json, model_crc), zlib.adler32(text_json), tokens_in & 0xFFFFFFFF
+    not a seal, so two cheap checksums do where a cryptographic hash would cost more than the rest of
+    the line. A token count that is not an int (a server's 7.0) counts as 0 here."""
+    return (zlib.crc32(text_json, model_crc), zlib.adler32(text_json),
+            tokens_in & 0xFFFFFFFF if type(tokens_in) is int else 0)
 
 
 # the whole answer in one formatting, as orjson would write ``render``'s dict: one operation per
-# record, on this per-record path, where joining its pieces cost twice as much
+# record, on this per-record path
 _ANSWER_JSON = (b'{"id":"msg_bdrk_%08x%08x%08x","type":"message","role":"assistant","model":%b,'
                 b'"content":[{"type":"text","text":%b}],"stop_reason":%b,"stop_sequence":%b,'
                 b'"usage":{"input_tokens":%d,"output_tokens":%d}}')
