@@ -129,7 +129,6 @@ RESULTS = st.builds(GenerationResult, text=st.text(max_size=30), stop_reason=st.
 def test_render_json_writes_what_render_serialized_writes(result: GenerationResult, model_id: str) -> None:
     fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
     assert fmt.render_json(request, result, model_id) == orjson.dumps(fmt.render(request, result, model_id))
-
     assert json_renderer(TitanEmbedG1())(request, GenerationResult(embedding=(0.5, -1e-7)), model_id) == (
         orjson.dumps(TitanEmbedG1().render(request, GenerationResult(embedding=(0.5, -1e-7)), model_id)))
 
