@@ -205,10 +205,8 @@ class JobRunner:
         """The written prefix becomes a part, written in a thread while the records after it go on
         (the part before it checkpointed first)."""
         await self._settle()
-        self.lease.ensure()
-        progress = output.snapshot()
-        key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
-        progress = replace(progress, parts=(*progress.parts, key), input_offset=output.offset)
+        key, progress = self._with_next_part(output.snapshot())
+        progress = replace(progress, input_offset=output.offset)
         data, output.buffer = output.buffer, bytearray()  # handed to the writer whole, not copied
         output.committed(progress)
         write = asyncio.ensure_future(asyncio.to_thread(self.deps.objects.put_object, self.bucket, key, data,
@@ -236,12 +234,17 @@ class JobRunner:
 
     def _commit_part(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
         if buffer:
-            self.lease.ensure()
-            key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
+            key, with_part = self._with_next_part(progress)
             self.deps.objects.put_object(self.bucket, key, bytes(buffer), self.kms_key_id)
-            progress = replace(progress, parts=(*progress.parts, key))
+            progress = with_part
             buffer.clear()
         return self._save(index, replace(progress, input_offset=offset))
+
+    def _with_next_part(self, progress: FileProgress) -> tuple[str, FileProgress]:
+        """The next part's key (named by this writer's lease epoch), and the progress that lists it."""
+        self.lease.ensure()
+        key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
+        return key, replace(progress, parts=(*progress.parts, key))
 
     def _finish_file(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> None:
         """Commit what is buffered and compose the file's output object (also when the job halts)."""
