@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from batchrock.store.sql import SqlJobStore, sqlite_url
 from tests.conftest import ECHO_CATALOG
 from tests.support.clients import ACCOUNT, ROLE
 from tests.support.jobs import read_output_lines, records, write_jsonl
+from tests.support.waiting import wait_until
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -47,13 +47,6 @@ class GatedParts(LocalObjectStore):
             self.part_records.append(bytes(data).count(b"\n"))
             self.gate.wait(60)
         super().put_object(bucket, key, data, kms_key_id)
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.02)
 
 
 def test_a_part_is_checkpointed_once_written_while_the_records_after_it_go_on(tmp_path: Path) -> None:
@@ -85,14 +78,14 @@ def test_a_part_is_checkpointed_once_written_while_the_records_after_it_go_on(tm
         assert current is not None
         run = threading.Thread(target=lambda: asyncio.run(lifecycle.run(current, claimed)))
         run.start()
-        wait_until(lambda: len(objects.parts_started) == 1, "the first part is being written")
+        wait_until(lambda: len(objects.parts_started) == 1, what="the first part is being written")
 
         def processed() -> int:
             found = store.get_job_by_id(job.job_id)
             return found.counts.processed if found else 0
 
         # the records after the part go on while it is written, up to the next full part
-        wait_until(lambda: processed() > objects.part_records[0], "records go on while the part is written")
+        wait_until(lambda: processed() > objects.part_records[0], what="records go on while the part is written")
         time.sleep(0.3)
         assert len(objects.parts_started) == 1, "a second part started before the first was checkpointed"
         assert store.load_files(job.job_id)[0].parts == (), "checkpointed before its part was written"

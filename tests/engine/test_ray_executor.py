@@ -26,6 +26,7 @@ from tests.support.jobs import claude_input, create_job, read_output_lines, wait
 from tests.support.ray_cluster import RayCluster
 from tests.support.seaweed import S3_ENV, SeaweedS3
 from tests.support.server import ServerProcess, end_process
+from tests.support.waiting import wait_until
 
 pytest.importorskip("ray")
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -156,7 +157,8 @@ def test_stop_cancels_the_shards_in_flight_and_the_replicas_serve_the_next_job(
     server = ray_server(4)
     client, arn, out = submit(server, 40, max_tokens=48)
     seen_live = wait_until(lambda: (job := client.get_model_invocation_job(jobIdentifier=arn))["status"] == "InProgress"
-                           and 0 < job["processedRecordCount"] < 40 and job["processedRecordCount"])
+                           and 0 < job["processedRecordCount"] < 40 and job["processedRecordCount"],
+                           timeout=90, what="live counts while the job runs")
     shards = wait_for_shards(server, arn, lambda shards: any(s.state is ShardState.DONE for s in shards)
                              and any(s.state is ShardState.RUNNING for s in shards))
     client.stop_model_invocation_job(jobIdentifier=arn)
@@ -207,15 +209,6 @@ def test_a_worker_runs_a_job_on_ray_over_s3(tmp_path: Path, cluster: RayCluster,
     shards = shards_of(server, arn)
     assert len(shards) == 7 and all(shard.state is ShardState.DONE for shard in shards)
     assert {shard.runner for shard in shards} == set(cluster.raylets())
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.05)
-    raise AssertionError("it never happened")
 
 
 def test_a_node_killed_mid_job_costs_only_its_shards(ray_server: Callable[[int], ServerProcess],
