@@ -169,6 +169,21 @@ def _scheduled_job(engine: InProcess, model: str) -> Job:
     return created
 
 
+def test_a_lease_renewed_after_its_release_is_not_lost_to_another_worker(in_process: InProcess) -> None:
+    """A heartbeat that took its list of leases just before a job's run released one renews it
+    after: the store refuses, and the worker must not report (or act on) a takeover."""
+    spec = JobSpec("released", ROLE, "anthropic.claude-3-haiku-20240307-v1:0", S3InputConfig("s3://bucket/in/"),
+                   S3OutputConfig("s3://bucket/out/"), 24)
+    in_process.service.create(OWNER, spec, [])
+    _job, held = in_process.claim([JobStatus.SUBMITTED])
+    assert held.renew()
+    held.release()
+    assert not held.renew() and not held.lost
+    in_process.claim([JobStatus.SUBMITTED])  # released: another claim may take it
+    stale = HeldLease(held.lease, in_process.store, in_process.deps.clock, 60)
+    assert not stale.renew() and stale.lost  # a lease it never released, now another's: lost
+
+
 def test_a_scheduled_job_whose_backend_is_unknown_fails_with_the_reason(in_process: InProcess) -> None:
     created = _scheduled_job(in_process, BROKEN)
     job, held = in_process.claim([JobStatus.SCHEDULED])

@@ -29,6 +29,7 @@ class HeldLease:
         self.clock = clock
         self.seconds = seconds
         self._lost = threading.Event()
+        self._released = threading.Event()
         self._renewed_at = time.monotonic()
 
     @property
@@ -40,14 +41,17 @@ class HeldLease:
         return self._lost.is_set()
 
     def renew(self) -> bool:
-        """Extend the lease in the store; False (and lost from now on) when another worker holds it."""
-        if self.lost:
+        """Extend the lease in the store; False (and lost from now on) when another worker holds it.
+        A lease this worker has released is not renewed, and not lost: a heartbeat that raced the
+        release finds the store refusing it, and must not take that for another worker's claim."""
+        if self.lost or self._released.is_set():
             return False
         started = time.monotonic()
         if self.store.renew_lease(self.lease, self.clock.now() + timedelta(seconds=self.seconds)):
             self._renewed_at = started
             return True
-        self._lost.set()
+        if not self._released.is_set():
+            self._lost.set()
         return False
 
     def ensure(self) -> None:
@@ -58,5 +62,6 @@ class HeldLease:
             raise LeaseLost(self.job_id)
 
     def release(self) -> None:
+        self._released.set()
         if not self.lost:
             self.store.release_lease(self.lease)

@@ -194,7 +194,7 @@ class Worker:
         with self._lock:
             held = list(self._leases.values())
         for lease in held:
-            if not lease.renew():
+            if not lease.renew() and lease.lost:  # not one its run released since the list was taken
                 log.warning("job %s: another worker took over its lease; stopping this run", lease.job_id)
                 self._let_lease_lapse(lease)
 
