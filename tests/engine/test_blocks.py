@@ -1,6 +1,6 @@
 """The block path gives what the record-by-record rules give: ``examine_block`` the outcome of
-``examine_record`` for each line, ``decode_many`` what ``decode`` gives each body, ``render_json``
-the bytes of ``render`` serialized, ``apply_many`` what ``apply`` gives each request, and a
+``examine_record`` for each line, ``decode_many`` what ``decode`` gives each body, a Messages
+answer the bytes its dict would serialize to, ``apply_many`` what ``apply`` gives each request, and a
 block's output lines the lines each record would have had on its own."""
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
 from batchrock.engine.blocks import RecordBlock, line_blocks
-from batchrock.engine.records import error_line, success_line
 from batchrock.engine.validate import examine_block, examine_record
 from batchrock.formats.anthropic import AnthropicMessages
-from batchrock.formats.base import json_renderer
+from batchrock.formats.base import STOP_REASONS
 from batchrock.formats.sampling import Sampling
 from batchrock.formats.titan_embed import TitanEmbedG1, TitanEmbedV2
 from batchrock.storage.base import read_lines
@@ -123,20 +122,34 @@ RESULTS = st.builds(GenerationResult, text=st.text(max_size=30), stop_reason=st.
                     output_tokens=st.integers(0, 10**6))
 
 
+def messages_dict(answer_id: str, result: GenerationResult, model_name: str) -> dict[str, Any]:
+    """The answer as Anthropic's Messages API gives it, built by hand."""
+    return {"id": answer_id, "type": "message", "role": "assistant", "model": model_name,
+            "content": [{"type": "text", "text": result.text}],
+            "stop_reason": STOP_REASONS[result.stop_reason],
+            "stop_sequence": result.stop_sequence,
+            "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens}}
+
+
 @settings(max_examples=300, deadline=None)
-@given(RESULTS, st.sampled_from([MODEL, "anthropic.claude-3-5-sonnet-20240620-v1:0",
-                                  "arn:aws:bedrock:us-east-1::foundation-model/x"]))
-def test_render_json_writes_what_render_serialized_writes(result: GenerationResult, model_id: str) -> None:
-    fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
-    assert fmt.render_json(request, result, model_id) == orjson.dumps(fmt.render(request, result, model_id))
-    assert json_renderer(TitanEmbedG1())(request, GenerationResult(embedding=(0.5, -1e-7)), model_id) == (
-        orjson.dumps(TitanEmbedG1().render(request, GenerationResult(embedding=(0.5, -1e-7)), model_id)))
+@given(RESULTS, st.sampled_from([(MODEL, "claude-3-haiku-20240307"),
+                                  ("anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet-20240620"),
+                                  ("arn:aws:bedrock:us-east-1::foundation-model/x", "x")]))
+def test_a_messages_answer_encodes_as_its_dict_would(result: GenerationResult, model: tuple[str, str]) -> None:
+    model_id, model_name = model
+    answer = AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), result, model_id)
+    assert answer.id.startswith("msg_bdrk_") and len(answer.id) == len("msg_bdrk_") + 24
+    assert msgspec.json.encode(answer) == orjson.dumps(messages_dict(answer.id, result, model_name))
+    again = AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), result, model_id)
+    assert again.id == answer.id  # a re-run writes the same line
+    changed = msgspec.structs.replace(result, text=result.text + "!")
+    assert AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), changed, model_id).id != answer.id
 
 
 def test_an_answer_whose_token_counts_are_not_ints_still_renders() -> None:
     fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
     result = GenerationResult("hi", input_tokens=7.0, output_tokens=True)  # type: ignore[arg-type]  # a server's JSON
-    answer = orjson.loads(fmt.render_json(request, result, MODEL))
+    answer = orjson.loads(msgspec.json.encode(fmt.render(request, result, MODEL)))
     assert answer["usage"] == {"input_tokens": 7.0, "output_tokens": True} and answer["id"].startswith("msg_bdrk_")
 
 
@@ -169,9 +182,10 @@ def test_a_block_writes_each_record_line_as_it_would_alone() -> None:
     assert block.problems is not None and len(block.requests) == 2
     answers: list[GenerationResult | BackendError] = [GenerationResult("fine", input_tokens=3, output_tokens=4),
                                                       BackendError("down", status=503)]
-    written = block.written(answers, AnthropicMessages().render_json, MODEL, 99)
-    render = AnthropicMessages().render_json(block.requests[0], GenerationResult("fine", input_tokens=3, output_tokens=4), MODEL)
-    assert written.line == b"".join([success_line("ok", block.inputs[0], render),
-                                     error_line(block.ids[1], block.inputs[1], 400, block.problems[1] or ""),
-                                     error_line("no", block.inputs[2], 503, "down")])
+    written = block.written(answers, AnthropicMessages().render, MODEL, 99)
+    answer = AnthropicMessages().render(block.requests[0], GenerationResult("fine", input_tokens=3, output_tokens=4), MODEL)
+    expected = [{"recordId": "ok", "modelInput": GOOD_BODY, "modelOutput": msgspec.to_builtins(answer)},
+                {"recordId": block.ids[1], "modelInput": "oops", "error": {"errorCode": 400, "errorMessage": block.problems[1]}},
+                {"recordId": "no", "modelInput": GOOD_BODY, "error": {"errorCode": 503, "errorMessage": "down"}}]
+    assert written.line == b"".join(orjson.dumps(line) + b"\n" for line in expected)
     assert (written.end, written.records, written.success, written.input_tokens, written.output_tokens) == (99, 3, 1, 3, 4)

@@ -3,8 +3,8 @@ written as one reorder slot.
 
 A block is as many input lines as the backend takes per call. Its records are examined together
 (``validate.examine_block``), the ones that can run go to the backend in one call, and its
-output lines are made in one pass when the call returns: a record costs a few list items, not
-a task, a reorder slot and a halt check of its own.
+output lines are made in one pass when the call returns (one msgspec call encodes them all): a
+record costs a few list items, not a task, a reorder slot and a halt check of its own.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import BinaryIO, TypeVar, cast
+
+import msgspec
 
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult
 from batchrock.engine.ordered import Written
-from batchrock.engine.records import error_line, success_line
+from batchrock.engine.records import Answered, Failed, failed, output_lines
 from batchrock.formats.base import Renderer
 from batchrock.storage.base import read_line_blocks
 
@@ -47,10 +49,10 @@ class RecordBlock:
 
     __slots__ = ("ids", "inputs", "problems", "requests")
 
-    def __init__(self, ids: list[str], inputs: list[Any], requests: list[GenerationRequest],
+    def __init__(self, ids: list[str], inputs: list[msgspec.Raw], requests: list[GenerationRequest],
                  problems: list[str | None] | None) -> None:
         self.ids = ids
-        self.inputs = inputs  # the modelInputs' JSON, as given
+        self.inputs = inputs  # the modelInputs' JSON, as given (msgspec.Raw)
         self.requests = requests  # the records that can run, in order (the runner completes them: formats/sampling.py)
         self.problems = problems  # one per record, None for each that can run; None: they all can
 
@@ -66,26 +68,27 @@ class RecordBlock:
         lines, results = self._answered(self.requests, answers, render, model_id)
         if self.problems is not None:
             lines = self._with_problems(lines, self.problems)
-        return Written(b"".join(lines), end, len(results), sum(map(_INPUT_TOKENS, results)),
+        return Written(output_lines(lines), end, len(results), sum(map(_INPUT_TOKENS, results)),
                        sum(map(_OUTPUT_TOKENS, results)), len(self.ids))
 
     def _answered(self, requests: Sequence[GenerationRequest], answers: Sequence[Answer], render: Renderer,
-                  model_id: str) -> tuple[list[bytes], Sequence[GenerationResult]]:
+                  model_id: str) -> tuple[list[Answered | Failed], Sequence[GenerationResult]]:
         """The output lines of the records that went to the backend, and the results among their answers."""
         ids, inputs = self.runnable_ids(), self.inputs if self.problems is None else self._runnable(self.inputs)
         if all_results(answers):  # as most calls are: the lines made in C's loop, with no test per record
             results = cast(Sequence[GenerationResult], answers)
-            return list(map(success_line, ids, inputs, map(render, requests, results, repeat(model_id)))), results
-        lines = [error_line(record_id, model_input, answer.status, str(answer)) if isinstance(answer, BackendError)
-                 else success_line(record_id, model_input, render(request, answer, model_id))
-                 for record_id, model_input, request, answer in zip(ids, inputs, requests, answers, strict=True)]
+            return list(map(Answered, ids, inputs, map(render, requests, results, repeat(model_id)))), results
+        lines: list[Answered | Failed] = [
+            failed(record_id, model_input, answer.status, str(answer)) if isinstance(answer, BackendError)
+            else Answered(record_id, model_input, render(request, answer, model_id))
+            for record_id, model_input, request, answer in zip(ids, inputs, requests, answers, strict=True)]
         return lines, [answer for answer in answers if not isinstance(answer, BackendError)]
 
     def _runnable(self, values: list[_T]) -> list[_T]:
         return [value for value, problem in zip(values, self.problems or (), strict=True) if problem is None]
 
-    def _with_problems(self, answered: list[bytes], problems: list[str | None]) -> list[bytes]:
+    def _with_problems(self, answered: list[Answered | Failed], problems: list[str | None]) -> list[Answered | Failed]:
         """The answered records' lines, and an error line for each record that could not run, in input order."""
         lines = iter(answered)
-        return [next(lines) if problem is None else error_line(record_id, model_input, 400, problem)
+        return [next(lines) if problem is None else failed(record_id, model_input, 400, problem)
                 for record_id, model_input, problem in zip(self.ids, self.inputs, problems, strict=True)]

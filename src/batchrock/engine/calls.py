@@ -25,7 +25,7 @@ from batchrock.engine.blocks import RecordBlock, all_results
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.ordered import OrderedOutput
 from batchrock.engine.validate import examine_block
-from batchrock.formats.base import Format, json_renderer
+from batchrock.formats.base import Format
 from batchrock.formats.sampling import Sampling
 from batchrock.jobs.model import Job
 
@@ -47,7 +47,7 @@ class BlockWork:
     def __init__(self, job: Job, fmt: Format, caller: BackendCaller) -> None:
         self.job_id, self.model_id = job.job_id, job.spec.model_id
         self.fmt = fmt
-        self.render = json_renderer(fmt)
+        self.render = fmt.render
         self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
         self.caller = caller
 

@@ -7,6 +7,7 @@ in place of ``modelOutput``. Every input line, parseable or not, yields exactly 
 A record keeps its modelInput as the JSON it was given: a well-formed line is decoded once, by
 msgspec, into its recordId and the raw bytes of its modelInput, and the output line carries
 those bytes as they are; only a line with something wrong goes the slow way, to name it.
+Output lines are records of their own (``Answered``, ``Failed``), a block's encoded in one call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ GENERATED_ID_LENGTH = 11
 
 class InputRecord(msgspec.Struct, frozen=True, gc=False):
     record_id: str
-    input_json: Any  # the modelInput's JSON text: bytes, or a msgspec.Raw view of the line
+    input_json: msgspec.Raw  # the modelInput's JSON text, as given (a view of the line where it can be)
     problem: str | None = None  # why the line cannot be run; it becomes an error record
 
     @property
@@ -37,9 +38,29 @@ class _Envelope(msgspec.Struct, gc=False):  # decoded, never changed: no cycle, 
     recordId: str | None = None
 
 
+class Answered(msgspec.Struct, gc=False):
+    """The output line of a record the model answered (its fields, in Bedrock's order, are its keys)."""
+
+    recordId: str
+    modelInput: msgspec.Raw
+    modelOutput: Any  # the format's answer: a dict, or a msgspec Struct that encodes as that dict
+
+
+class RecordError(msgspec.Struct, gc=False):
+    errorCode: int
+    errorMessage: str
+
+
+class Failed(msgspec.Struct, gc=False):
+    """The output line of a record that could not run, or that the backend failed."""
+
+    recordId: str
+    modelInput: msgspec.Raw
+    error: RecordError
+
+
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_SUCCESS_LINE = b'{"recordId":%b,"modelInput":%b,"modelOutput":%b}\n'
-_ERROR_LINE = b'{"recordId":%b,"modelInput":%b,"error":%b}\n'
+_LINES = msgspec.json.Encoder()
 
 
 def generated_record_id(job_id: str, file_index: int, line_number: int) -> str:
@@ -71,12 +92,12 @@ def _parse_slowly(line: bytes, job_id: str, file_index: int, line_number: int) -
         document = orjson.loads(line)
     except orjson.JSONDecodeError as error:
         text = line.decode("utf-8", errors="replace")
-        return InputRecord(generated_record_id(job_id, file_index, line_number), orjson.dumps(text),
+        return InputRecord(generated_record_id(job_id, file_index, line_number), _raw(text),
                            f"line {line_number} is not valid JSON: {error}")
     if not isinstance(document, dict):
-        return InputRecord(generated_record_id(job_id, file_index, line_number), orjson.dumps(document),
+        return InputRecord(generated_record_id(job_id, file_index, line_number), _raw(document),
                            f"line {line_number} must be a JSON object with recordId and modelInput")
-    model_input = orjson.dumps(document.get("modelInput"))
+    model_input = _raw(document.get("modelInput"))
     record_id = document.get("recordId")
     if record_id is None:
         record_id = generated_record_id(job_id, file_index, line_number)
@@ -84,8 +105,12 @@ def _parse_slowly(line: bytes, job_id: str, file_index: int, line_number: int) -
         return InputRecord(generated_record_id(job_id, file_index, line_number), model_input,
                            f"line {line_number}: recordId must be a non-empty string")
     if "modelInput" not in document:
-        return InputRecord(record_id, b"null", f"line {line_number} has no modelInput")
+        return InputRecord(record_id, _raw(None), f"line {line_number} has no modelInput")
     return InputRecord(record_id, model_input)
+
+
+def _raw(value: Any) -> msgspec.Raw:
+    return msgspec.Raw(orjson.dumps(value))
 
 
 def decode_envelopes(lines: list[bytes]) -> list[_Envelope] | None:
@@ -101,11 +126,10 @@ def is_blank(line: bytes) -> bool:
     return not line.strip()
 
 
-def success_line(record_id: str, model_input: Any, model_output_json: bytes) -> bytes:
-    """The output line of a record the model answered; ``model_output_json`` is the answer's JSON."""
-    return _SUCCESS_LINE % (orjson.dumps(record_id), model_input, model_output_json)
+def failed(record_id: str, model_input: msgspec.Raw, code: int, message: str) -> Failed:
+    return Failed(record_id, model_input, RecordError(code, message))
 
 
-def error_line(record_id: str, model_input: Any, code: int, message: str) -> bytes:
-    error = orjson.dumps({"errorCode": code, "errorMessage": message})
-    return _ERROR_LINE % (orjson.dumps(record_id), model_input, error)
+def output_lines(records: list[Answered | Failed]) -> bytes:
+    """The records' output lines, each ended by a newline, encoded in one call."""
+    return _LINES.encode_lines(records)

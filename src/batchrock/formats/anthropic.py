@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
-import zlib
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
-import orjson
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
 from batchrock.catalog import bare_model_id
@@ -51,28 +50,46 @@ def anthropic_model_name(model_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _model_json(model_id: str) -> tuple[int, bytes]:
-    """The CRC the answer's id starts from (the model id's), and the response's model name as JSON."""
-    return zlib.crc32(model_id.encode()), orjson.dumps(anthropic_model_name(model_id))
+def _model_names(model_id: str) -> tuple[bytes, str]:
+    """What the answer's id is salted with (the model id's digest), and the name the answer carries."""
+    return hashlib.blake2b(model_id.encode(), digest_size=16).digest(), anthropic_model_name(model_id)
 
 
-def _message_id(model_crc: int, tokens_in: object, text_json: bytes) -> tuple[int, int, int]:
-    """24 hex digits' worth, the same for the same answer (so a re-run writes the same line); an id,
-    not a seal, so two cheap checksums do where a cryptographic hash would cost more than the rest of
-    the line. A token count that is not an int (a server's 7.0) counts as 0 here."""
-    return (zlib.crc32(text_json, model_crc), zlib.adler32(text_json),
-            tokens_in & 0xFFFFFFFF if type(tokens_in) is int else 0)
+def _message_id(salt: bytes, text: str) -> str:
+    """24 hex digits, the same for the same answer of the same model (so a re-run writes the same line)."""
+    return "msg_bdrk_" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12, salt=salt).hexdigest()
 
 
-# the whole answer in one formatting, as orjson would write ``render``'s dict: one operation per
-# record, on this per-record path
-_ANSWER_JSON = (b'{"id":"msg_bdrk_%08x%08x%08x","type":"message","role":"assistant","model":%b,'
-                b'"content":[{"type":"text","text":%b}],"stop_reason":%b,"stop_sequence":%b,'
-                b'"usage":{"input_tokens":%d,"output_tokens":%d}}')
+_END, _END_TURN = StopReason.END, STOP_REASONS[StopReason.END]  # an Enum hashes in Python: skip it for the usual one
 
 
-_STOP_REASONS_JSON = {reason: orjson.dumps(name) for reason, name in STOP_REASONS.items()}
-_END, _END_TURN_JSON = StopReason.END, _STOP_REASONS_JSON[StopReason.END]  # an Enum hashes in Python: skip it for the usual one
+class _TextContent(msgspec.Struct, gc=False):
+    type: str
+    text: str
+
+
+class _AnswerContent(msgspec.Struct, array_like=True, gc=False):
+    """The answer's one text block, encoded as a list of it (a struct, not a list, for the collector to skip)."""
+
+    block: _TextContent
+
+
+class _Usage(msgspec.Struct, gc=False):
+    input_tokens: int
+    output_tokens: int
+
+
+class MessagesAnswer(msgspec.Struct, gc=False):
+    """A Messages answer: its fields, in the API's order, are the keys of the JSON it encodes as."""
+
+    id: str
+    type: str
+    role: str
+    model: str
+    content: _AnswerContent
+    stop_reason: str
+    stop_sequence: str | None
+    usage: _Usage
 
 
 # Bodies are decoded a block at a time and never changed, so they cannot hold a reference cycle:
@@ -159,29 +176,9 @@ class AnthropicMessages:
             stop_sequences=string_list(body, "stop_sequences", 8191),
         )
 
-    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]:
-        model_crc, _name = _model_json(model_id)
-        digest = "".join(f"{number:08x}" for number in _message_id(model_crc, result.input_tokens,
-                                                                    orjson.dumps(result.text)))
-        return {
-            "id": f"msg_bdrk_{digest}",
-            "type": "message",
-            "role": "assistant",
-            "model": anthropic_model_name(model_id),
-            "content": [{"type": "text", "text": result.text}],
-            "stop_reason": STOP_REASONS[result.stop_reason],
-            "stop_sequence": result.stop_sequence,
-            "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens},
-        }
-
-    def render_json(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> bytes:
-        """``render``'s answer as orjson writes it, without building the dict."""
-        tokens_in, tokens_out = result.input_tokens, result.output_tokens
-        if type(tokens_in) is not int or type(tokens_out) is not int:  # written as %d, they would differ
-            return orjson.dumps(self.render(request, result, model_id))
-        model_crc, name = _model_json(model_id)
-        text = orjson.dumps(result.text)
-        reason, stop_sequence = result.stop_reason, result.stop_sequence
-        return _ANSWER_JSON % (*_message_id(model_crc, tokens_in, text), name, text,
-                               _END_TURN_JSON if reason is _END else _STOP_REASONS_JSON[reason],
-                               b"null" if stop_sequence is None else orjson.dumps(stop_sequence), tokens_in, tokens_out)
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> MessagesAnswer:
+        salt, model = _model_names(model_id)
+        text, reason, tokens_in = result.text, result.stop_reason, result.input_tokens
+        return MessagesAnswer(_message_id(salt, text), "message", "assistant", model,
+                              _AnswerContent(_TextContent("text", text)), _END_TURN if reason is _END else STOP_REASONS[reason],
+                              result.stop_sequence, _Usage(tokens_in, result.output_tokens))

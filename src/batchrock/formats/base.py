@@ -23,7 +23,9 @@ class Format(Protocol):
 
     def parse(self, body: Any) -> GenerationRequest: ...
 
-    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> dict[str, Any]: ...
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> Any:
+        """The answer as the model's API gives it: a dict, or a msgspec Struct that encodes as that
+        dict would (a struct costs less to build and to encode, on the per-record path)."""
 
     # Optional: ``def decode(self, raw: bytes) -> GenerationRequest | None``, a typed fast path from
     # the modelInput's JSON for bodies that are valid; it raises a msgspec error or returns None
@@ -31,20 +33,9 @@ class Format(Protocol):
     # Optional with it: ``def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None``,
     # what ``decode`` gives for each body (each a whole JSON value), in one call; it may raise or
     # return None for the whole block instead, and each body is then decoded alone.
-    # Optional: ``def render_json(self, request, result, model_id) -> bytes``, exactly
-    # ``orjson.dumps(render(...))``, without building the dict.
 
 
-Renderer = Callable[[GenerationRequest, GenerationResult, str], bytes]
-
-
-def json_renderer(fmt: Format) -> Renderer:
-    """The format's answer as JSON: its ``render_json``, or ``render`` serialized."""
-    render_json: Renderer | None = getattr(fmt, "render_json", None)
-    if render_json is not None:
-        return render_json
-    render = fmt.render
-    return lambda request, result, model_id: orjson.dumps(render(request, result, model_id))
+Renderer = Callable[[GenerationRequest, GenerationResult, str], Any]
 
 
 def requests_from_json(fmt: Format, raws: Sequence[Any]) -> list[GenerationRequest | FormatError]:
