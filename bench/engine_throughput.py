@@ -1,15 +1,17 @@
-"""Whole-job throughput with the zero-cost echo backend against a raw JSONL loop; peak RSS.
+"""Whole-job throughput with a zero-cost backend against a raw JSONL loop; peak RSS.
 
     python bench/engine_throughput.py [--sizes 10000 100000 1000000]
 
 For each size, in fresh processes: (a) a batchrock job (Validating + InProgress + manifest)
-on the local-directory store, run by an in-process worker, and (b) a raw loop that only reads
-the same JSONL, parses and re-serializes each line, and writes it out. Prints records/s of
-each, the ratio (aim: 0.5 or better) and each process's peak RSS.
+on the local-directory store, run by an in-process worker, on the zero-cost backend (a constant
+answer: bench/zero_cost_catalog.toml), (b) the same job on the echo backend, which answers with
+each prompt's words, and (c) a raw loop that only reads the same JSONL, parses and re-serializes
+each line, and writes it out. Prints records/s of each, the ratios to the raw loop (aim for the
+zero-cost one: 0.5 or better) and each process's peak RSS.
 
 Like for like: each side is timed from the first byte read to the last byte written, imports and
 start-up outside the clock. The raw loop writes as many bytes per record as the job does: its
-modelOutput is the echo's answer in the model's format (a constant, so it costs the loop only
+modelOutput is the zero-cost answer in the model's format (a constant, so it costs the loop only
 the serializing); with a token ``{"echo": true}`` it wrote a third of the job's output bytes.
 """
 
@@ -25,7 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CATALOG = ROOT / "tests/support/echo_catalog.toml"
+CATALOG = ROOT / "bench/zero_cost_catalog.toml"
+MODELS = {"zero-cost": "anthropic.claude-3-haiku-20240307-v1:0", "echo": "anthropic.claude-3-sonnet-20240229-v1:0"}
 
 
 def write_input(path: Path, count: int) -> None:
@@ -56,14 +59,14 @@ def run_raw(source: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_job(data_dir: Path) -> float:
+def run_job(data_dir: Path, model_id: str) -> float:
     from batchrock.engine.config import EngineConfig
     from batchrock.jobs.model import JobSpec, Owner, S3InputConfig, S3OutputConfig
     from batchrock.runtime import Runtime
     from batchrock.settings import Settings
 
     runtime = Runtime.build(Settings(data_dir=data_dir, catalog_path=CATALOG), EngineConfig(batch_size=256))
-    spec = JobSpec("bench", "arn:aws:iam::123456789012:role/r", "anthropic.claude-3-haiku-20240307-v1:0",
+    spec = JobSpec("bench", "arn:aws:iam::123456789012:role/r", model_id,
                    S3InputConfig("s3://bench/in/input.jsonl", "JSONL"), S3OutputConfig("s3://bench/out/"), 168)
     started = time.perf_counter()
     job = runtime.service.create(Owner("123456789012", "us-east-1"), spec, [])
@@ -76,7 +79,10 @@ def run_job(data_dir: Path) -> float:
 
 
 def child(mode: str, directory: Path) -> None:
-    elapsed = run_raw(directory / "buckets/bench/in/input.jsonl", directory / "raw.out") if mode == "raw" else run_job(directory)
+    if mode == "raw":
+        elapsed = run_raw(directory / "buckets/bench/in/input.jsonl", directory / "raw.out")
+    else:
+        elapsed = run_job(directory / mode, MODELS[mode])
     print(json.dumps({"seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -93,16 +99,20 @@ def main() -> None:
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
-    print(f"{'records':>9} {'batchrock rec/s':>16} {'raw loop rec/s':>15} {'ratio':>6} {'job peak RSS':>13} {'raw peak RSS':>13}")
+    print(f"{'records':>9} {'raw loop rec/s':>15} {'zero-cost rec/s':>16} {'ratio':>6} {'echo rec/s':>11} {'ratio':>6}"
+          f" {'raw RSS':>8} {'job RSS':>8}")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             write_input(directory / "buckets/bench/in/input.jsonl", size)
-            raw = measure("raw", directory)
-            job = measure("job", directory)
-            ours, base = size / job["seconds"], size / raw["seconds"]
-            print(f"{size:>9} {ours:>16.0f} {base:>15.0f} {ours / base:>6.2f} "
-                  f"{job['peak_rss_mb']:>10.0f} MB {raw['peak_rss_mb']:>10.0f} MB")
+            for mode in MODELS:
+                (directory / mode / "buckets/bench/in").mkdir(parents=True)
+                (directory / mode / "buckets/bench/in/input.jsonl").hardlink_to(directory / "buckets/bench/in/input.jsonl")
+            raw, zero, echo = (measure(mode, directory) for mode in ("raw", "zero-cost", "echo"))
+            base = size / raw["seconds"]
+            print(f"{size:>9} {base:>15.0f} {size / zero['seconds']:>16.0f} {size / zero['seconds'] / base:>6.2f}"
+                  f" {size / echo['seconds']:>11.0f} {size / echo['seconds'] / base:>6.2f}"
+                  f" {raw['peak_rss_mb']:>5.0f} MB {max(zero['peak_rss_mb'], echo['peak_rss_mb']):>5.0f} MB")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ so it is also how many it serves at once). ``requests_per_call`` is how many req
 hands it in one call: 64 by default, as a batching embedding model takes them, but 1 when it
 has a delay or jitter, as a server answers each request on its own.
 
+``constant_answer = "TEXT"`` answers every generation request with that text instead (end of
+turn, its words counted as tokens, nothing read from the request): a backend whose answers cost
+nothing at all, for measuring the engine alone (bench/engine_throughput.py).
+
 ``continuous = true`` makes it batch continuously, as llama.cpp does (``base.ContinuousBackend``):
 ``parallel`` slots (default 4), a request holding one for as many steps (``delay_seconds``
 each) as the words it answers, and answered, or crashing the host, at its last step; so its
@@ -63,6 +67,7 @@ class EchoOptions(BackendOptions, frozen=True):
     error_rate: float = 0.0
     continuous: bool = False
     parallel: int = 4
+    constant_answer: str | None = None
 
     def __post_init__(self) -> None:
         crashes = self.crash_marker is not None or self.crash_on_request or self.crash_at_start
@@ -84,6 +89,9 @@ class EchoBackend:
         self.error_rate = options.error_rate
         self.jitter = options.jitter_seconds
         self.max_in_flight = options.max_in_flight
+        words = None if options.constant_answer is None else len(options.constant_answer.split())
+        self.constant = None if options.constant_answer is None else GenerationResult(
+            options.constant_answer, _END, None, words or 0, words or 0)
         default_call = 1 if self.delay or self.jitter else 64
         self.requests_per_call = default_call if options.requests_per_call is None else options.requests_per_call
 
@@ -97,6 +105,8 @@ class EchoBackend:
         if self.crash_marker or self.crash_on_request:
             return [self._one(request) for request in requests]
         self.seen += len(requests)  # nothing to crash on: no need to look for it request by request
+        if self.constant is not None and all(request.kind is not _EMBEDDING for request in requests):
+            return [self.constant] * len(requests)  # as every call of the zero-cost benchmark is
         return list(map(self._answer, requests))
 
     def _one(self, request: GenerationRequest) -> GenerationResult | BackendError:
@@ -104,6 +114,8 @@ class EchoBackend:
         return self._answer(request)
 
     def _answer(self, request: GenerationRequest) -> GenerationResult | BackendError:
+        if self.constant is not None and request.kind is not _EMBEDDING:
+            return self.constant
         source = _source(request)
         if self.fail_marker in source:
             return BackendError(f"echo backend was asked to fail: {self.fail_marker}", status=500)
