@@ -20,7 +20,7 @@ from batchrock.formats.anthropic import AnthropicMessages
 from batchrock.formats.base import STOP_REASONS
 from batchrock.formats.sampling import Sampling
 from batchrock.formats.titan_embed import TitanEmbedG1, TitanEmbedV2
-from batchrock.storage.base import read_lines
+from batchrock.storage.base import read_line_blocks, read_lines
 from tests.formats.test_fast_decode import anthropic_bodies, titan_v2_bodies
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -163,6 +163,20 @@ def test_apply_many_completes_each_request_as_apply_does() -> None:
     assert completed[0].temperature == 1.0 and completed[0].top_p == 0.999 and completed[0].seed is not None
     assert (completed[1].temperature, completed[1].top_p) == (0.0, 0.5)
     assert completed[2] is requests[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"bb", b"", b"\n", b"\r\n", b"xyz\n"]), max_size=40), st.integers(1, 7))
+def test_read_line_blocks_gives_the_lines_whatever_the_chunks_cut(pieces: list[bytes], chunk: int) -> None:
+    data = b"".join(pieces)
+    blocks = list(read_line_blocks(io.BytesIO(data), chunk))
+    lines = [line for block, _terminated in blocks for line in block]
+    expected = data.split(b"\n")
+    if expected[-1] == b"":  # a last newline ends the last line; it starts none
+        expected.pop()
+    assert lines == expected
+    assert all(terminated for _block, terminated in blocks[:-1])
+    assert not blocks or blocks[-1][1] == data.endswith(b"\n") or not data
 
 
 def test_line_blocks_end_where_read_lines_ends_each_block() -> None:

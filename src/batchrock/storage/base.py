@@ -98,7 +98,9 @@ def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tu
     pending = b""
     try:
         while chunk := stream.read(chunk_size):
-            lines = (pending + chunk).split(b"\n")
+            lines = chunk.split(b"\n")
+            if pending:  # the line a chunk cut, joined alone, not the chunk copied whole
+                lines[0] = pending + lines[0]
             pending = lines.pop()
             yield lines, True
         if pending:
