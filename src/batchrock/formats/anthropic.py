@@ -63,15 +63,10 @@ def _message_id(salt: bytes, text: str) -> str:
 _END, _END_TURN = StopReason.END, STOP_REASONS[StopReason.END]  # an Enum hashes in Python: skip it for the usual one
 
 
-class _TextContent(msgspec.Struct, gc=False):
-    type: str
-    text: str
-
-
 class _AnswerContent(msgspec.Struct, array_like=True, gc=False):
     """The answer's one text block, encoded as a list of it (a struct, not a list, for the collector to skip)."""
 
-    block: _TextContent
+    block: _TextBlock  # encodes as {"type": "text", "text": ...}, as it decodes
 
 
 class _Usage(msgspec.Struct, gc=False):
@@ -180,5 +175,5 @@ class AnthropicMessages:
         salt, model = _model_names(model_id)
         text, reason, tokens_in = result.text, result.stop_reason, result.input_tokens
         return MessagesAnswer(_message_id(salt, text), "message", "assistant", model,
-                              _AnswerContent(_TextContent("text", text)), _END_TURN if reason is _END else STOP_REASONS[reason],
+                              _AnswerContent(_TextBlock(text)), _END_TURN if reason is _END else STOP_REASONS[reason],
                               result.stop_sequence, _Usage(tokens_in, result.output_tokens))
