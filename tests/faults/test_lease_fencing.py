@@ -12,6 +12,7 @@ import contextlib
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -99,6 +100,28 @@ def wait_running(server: ServerProcess, worker: subprocess.Popen[bytes]) -> None
         time.sleep(0.1)
 
 
+def lease_epoch(data_dir: Path, job_id: str) -> int:
+    """The job's lease epoch, read from the job store's file (a reader waits for no writer)."""
+    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'batchrock.db'}?mode=ro", uri=True)) as store:
+        return int(store.execute("SELECT lease_epoch FROM jobs WHERE job_id = ?", (job_id,)).fetchone()[0])
+
+
+def pause_until_taken_over(server: ServerProcess, job_id: str, rng: random.Random) -> None:
+    """Pause serve (SIGSTOP) well past its 2 s lease, until the worker has claimed the job; it is
+    left paused. A pause that lands while serve holds SQLite's write lock (inside a checkpoint)
+    keeps every other writer out, the worker's claim too, so serve is let go on and paused again."""
+    assert server.process is not None
+    for _attempt in range(5):
+        epoch = lease_epoch(server.data_dir, job_id)
+        server.process.send_signal(signal.SIGSTOP)
+        time.sleep(rng.uniform(5.0, 7.0))
+        if lease_epoch(server.data_dir, job_id) > epoch:
+            return
+        server.process.send_signal(signal.SIGCONT)
+        time.sleep(rng.uniform(0.5, 1.5))
+    raise AssertionError("the worker never took the paused job over")
+
+
 def processed(client: Any, arn: str) -> int:
     return int(client.get_model_invocation_job(jobIdentifier=arn)["processedRecordCount"])
 
@@ -159,9 +182,8 @@ def test_a_paused_worker_that_lost_its_lease_writes_nothing(
         worker = start_worker(server, *common, "--part-bytes", str(worker_part))
         wait_running(server, worker)
         time.sleep(rng.uniform(0.5, 1.5))
+        pause_until_taken_over(server, arn.rsplit("/", 1)[1], rng)
         assert server.process is not None
-        server.process.send_signal(signal.SIGSTOP)
-        time.sleep(rng.uniform(5.0, 7.0))  # well past the 2 s lease: the worker takes the job over
         if sigterm:
             server.process.send_signal(signal.SIGTERM)
         server.process.send_signal(signal.SIGCONT)
