@@ -89,9 +89,9 @@ class EchoBackend:
         self.error_rate = options.error_rate
         self.jitter = options.jitter_seconds
         self.max_in_flight = options.max_in_flight
-        words = None if options.constant_answer is None else len(options.constant_answer.split())
-        self.constant = None if options.constant_answer is None else GenerationResult(
-            options.constant_answer, _END, None, words or 0, words or 0)
+        answer = options.constant_answer
+        self.constant = None if answer is None else GenerationResult(answer, _END, None, len(answer.split()),
+                                                                     len(answer.split()))
         default_call = 1 if self.delay or self.jitter else 64
         self.requests_per_call = default_call if options.requests_per_call is None else options.requests_per_call
 

@@ -235,7 +235,7 @@ class JobRunner:
     def _commit_part(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
         if buffer:
             key, with_part = self._with_next_part(progress)
-            self.deps.objects.put_object(self.bucket, key, bytes(buffer), self.kms_key_id)
+            self.deps.objects.put_object(self.bucket, key, buffer, self.kms_key_id)  # written before it is cleared
             progress = with_part
             buffer.clear()
         return self._save(index, replace(progress, input_offset=offset))
