@@ -1,7 +1,8 @@
 """The block path gives what the record-by-record rules give: ``examine_block`` the outcome of
 ``examine_record`` for each line, ``decode_many`` what ``decode`` gives each body, a Messages
-answer the bytes its dict would serialize to, ``apply_many`` what ``apply`` gives each request, and a
-block's output lines the lines each record would have had on its own."""
+answer the bytes its dict would serialize to, a block's requests completed with the job's sampling
+what ``apply`` gives each request, and a block's output lines the lines each record would have had
+on its own."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from batchrock.backends.base import BackendError, GenerationRequest, GenerationR
 from batchrock.engine.blocks import RecordBlock, line_blocks
 from batchrock.engine.validate import examine_block, examine_record
 from batchrock.formats.anthropic import AnthropicMessages
-from batchrock.formats.base import STOP_REASONS
-from batchrock.formats.sampling import Sampling
+from batchrock.formats.base import STOP_REASONS, FormatError, requests_from_json
+from batchrock.formats.sampling import Sampling, record_seed
 from batchrock.formats.titan_embed import TitanEmbedG1, TitanEmbedV2
 from batchrock.storage.base import read_line_blocks, read_lines
 from tests.formats.test_fast_decode import anthropic_bodies, titan_v2_bodies
@@ -64,13 +65,16 @@ def lines(draw: Any) -> bytes:
     return orjson.dumps(envelope)
 
 
-def outcomes_one_by_one(block: list[bytes], number: int, seen: set[str], limit: int) -> list[tuple[Any, ...]]:
+def outcomes_one_by_one(block: list[bytes], number: int, seen: set[str], limit: int,
+                        sampling: Sampling | None) -> list[tuple[Any, ...]]:
     found = []
     for line in block:
         if not line.strip():
             continue
         number += 1
         record, request, problem = examine_record("job", 0, line, number, AnthropicMessages(), seen, limit)
+        if request is not None and sampling is not None:
+            request = sampling.apply(request, record.record_id)
         found.append((record.record_id, bytes(record.input_json), request, problem))
     return found
 
@@ -83,14 +87,15 @@ def outcomes_of(block: RecordBlock) -> list[tuple[Any, ...]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(lines(), max_size=8), max_size=4), st.sampled_from([150, 1 << 20, 1 << 20]))
-def test_a_block_is_examined_as_its_lines_are_one_by_one(blocks: list[list[bytes]], limit: int) -> None:
+@given(st.lists(st.lists(lines(), max_size=8), max_size=4), st.sampled_from([150, 1 << 20, 1 << 20]), st.booleans())
+def test_a_block_is_examined_as_its_lines_are_one_by_one(blocks: list[list[bytes]], limit: int, sampled: bool) -> None:
     seen_by_block: set[str] = {"dup"}
     seen_by_line: set[str] = {"dup"}
+    sampling = Sampling(MODEL, "job é") if sampled else None
     number = 0
     for block in blocks:
-        examined = examine_block("job", 0, block, number, AnthropicMessages(), seen_by_block, limit)
-        expected = outcomes_one_by_one(block, number, seen_by_line, limit)
+        examined = examine_block("job", 0, block, number, AnthropicMessages(), seen_by_block, limit, sampling)
+        expected = outcomes_one_by_one(block, number, seen_by_line, limit, sampling)
         assert outcomes_of(examined) == expected
         number += len(expected)
     assert seen_by_block == seen_by_line
@@ -153,16 +158,27 @@ def test_an_answer_whose_token_counts_are_not_ints_still_renders() -> None:
     assert answer["usage"] == {"input_tokens": 7.0, "output_tokens": True} and answer["id"].startswith("msg_bdrk_")
 
 
-def test_apply_many_completes_each_request_as_apply_does() -> None:
+@settings(max_examples=300, deadline=None)
+@given(BODY_BLOCKS)
+def test_a_blocks_requests_are_completed_as_apply_completes_each(drawn: tuple[Any, list[dict[str, Any]]]) -> None:
+    fmt, bodies = drawn
+    raws = [orjson.dumps(body) for body in bodies]
+    sampling, ids = Sampling(MODEL, "job é"), [f"r{place}☃" for place in range(len(raws))]
+    expected = [str(outcome) if isinstance(outcome, FormatError) else sampling.apply(outcome, record_id)
+                for outcome, record_id in zip(requests_from_json(fmt, raws), ids, strict=True)]
+    completed = requests_from_json(fmt, raws, sampling, ids)
+    assert [str(outcome) if isinstance(outcome, FormatError) else outcome for outcome in completed] == expected
+
+
+def test_apply_completes_a_request_with_the_models_defaults_and_a_seed_per_record() -> None:
     sampling = Sampling("anthropic.claude-3-haiku-20240307-v1:0", "job é")
-    requests = [GenerationRequest(RequestKind.CHAT), GenerationRequest(RequestKind.CHAT, temperature=0.0, top_p=0.5),
-                GenerationRequest(RequestKind.EMBEDDING, prompt="x"), GenerationRequest(RequestKind.COMPLETION)]
-    ids = ["a", "b", "c", "☃"]
-    completed = sampling.apply_many(requests, ids)
-    assert completed == [sampling.apply(request, record_id) for request, record_id in zip(requests, ids, strict=True)]
-    assert completed[0].temperature == 1.0 and completed[0].top_p == 0.999 and completed[0].seed is not None
-    assert (completed[1].temperature, completed[1].top_p) == (0.0, 0.5)
-    assert completed[2] is requests[2]
+    chat, explicit = GenerationRequest(RequestKind.CHAT), GenerationRequest(RequestKind.CHAT, temperature=0.0, top_p=0.5)
+    embedding = GenerationRequest(RequestKind.EMBEDDING, prompt="x")
+    completed = sampling.apply(chat, "a")
+    assert (completed.temperature, completed.top_p) == (1.0, 0.999) and completed.seed == record_seed("job é", "a")
+    assert sampling.apply(chat, "☃").seed == record_seed("job é", "☃") != completed.seed
+    assert (sampling.apply(explicit, "b").temperature, sampling.apply(explicit, "b").top_p) == (0.0, 0.5)
+    assert sampling.apply(embedding, "c") is embedding
 
 
 @settings(max_examples=300, deadline=None)
@@ -196,7 +212,7 @@ def test_a_block_writes_each_record_line_as_it_would_alone() -> None:
     assert block.problems is not None and len(block.requests) == 2
     answers: list[GenerationResult | BackendError] = [GenerationResult("fine", input_tokens=3, output_tokens=4),
                                                       BackendError("down", status=503)]
-    written = block.written(answers, AnthropicMessages().render, MODEL, 99)
+    written = block.written(answers, AnthropicMessages().render_many, MODEL, 99)
     answer = AnthropicMessages().render(block.requests[0], GenerationResult("fine", input_tokens=3, output_tokens=4), MODEL)
     expected = [{"recordId": "ok", "modelInput": GOOD_BODY, "modelOutput": msgspec.to_builtins(answer)},
                 {"recordId": block.ids[1], "modelInput": "oops", "error": {"errorCode": 400, "errorMessage": block.problems[1]}},

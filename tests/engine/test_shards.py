@@ -9,16 +9,18 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchrock.engine.inputs import IdsBefore, ids_before
 from batchrock.engine.shards import ShardCutter
-from batchrock.storage.base import read_line_blocks
+from batchrock.storage.base import read_line_chunks
 from batchrock.storage.local import LocalObjectStore
 
 
 def cut(data: bytes, size: int, chunk: int = 7) -> list[tuple[int, int, int, int]]:
     cutter = ShardCutter(0, size)
-    records = sum(cutter.add(lines, ended) for lines, ended in read_line_blocks(BytesIO(data), chunk))
+    records = sum(cutter.add(lines, ended) for lines, ended in read_line_chunks(BytesIO(data), chunk))
     shards = cutter.finish()
     assert records == sum(shard.record_count for shard in shards)
     assert shards[0].start == 0 and shards[-1].end == len(data)
@@ -42,7 +44,8 @@ def test_trailing_blank_lines_join_the_last_shard_and_an_empty_file_has_one() ->
 def expected_cuts(data: bytes, size: int) -> list[tuple[int, int, int, int]]:
     """The cuts, found line by line: a shard ends after the line of its size-th record."""
     cuts, start, first, records, offset = [], 0, 0, 0, 0
-    for line in data.splitlines(keepends=True):
+    *ended, last = data.split(b"\n")  # lines end at a newline only (not at the other ends splitlines knows)
+    for line in [line + b"\n" for line in ended] + ([last] if last else []):
         offset += len(line)
         if line.strip():
             records += 1
@@ -65,6 +68,15 @@ def test_blocks_with_and_without_blank_lines_cut_where_counting_line_by_line_doe
         data = b"\n".join(lines) + (b"\n" if chance.random() < 0.5 else b"")
         for size in (1, 2, 3, 7, 50):
             assert cut(data, size, chunk=chance.choice([1, 5, 16, 1 << 20])) == expected_cuts(data, size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"", b" ", b"\t", b"\r", b"\x0b\x0c", b" {}", b"\x00", b"x", b"xy ", b"a\rb", b"{\"a\": 1}"]),
+                max_size=30), st.booleans(), st.integers(1, 7), st.integers(1, 9))
+def test_any_lines_in_any_chunks_cut_where_counting_line_by_line_does(lines: list[bytes], ended: bool, size: int,
+                                                                      chunk: int) -> None:
+    data = b"\n".join(lines) + (b"\n" if ended and lines else b"")
+    assert cut(data, size, chunk) == expected_cuts(data, size)
 
 
 def test_record_ids_before_a_shard_are_read_on_from_the_last_one_asked(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ record costs a few list items, not a task, a reorder slot and a halt check of it
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from itertools import repeat
 from operator import attrgetter
 from typing import BinaryIO, TypeVar, cast
 
@@ -77,12 +76,16 @@ class RecordBlock:
         ids, inputs = self.runnable_ids(), self.inputs if self.problems is None else self._runnable(self.inputs)
         if all_results(answers):  # as most calls are: the lines made in C's loop, with no test per record
             results = cast(Sequence[GenerationResult], answers)
-            return list(map(Answered, ids, inputs, map(render, requests, results, repeat(model_id)))), results
+            return list(map(Answered, ids, inputs, render(requests, results, model_id))), results
+        answered = [(request, answer) for request, answer in zip(requests, answers, strict=True)
+                    if not isinstance(answer, BackendError)]
+        results = [answer for _request, answer in answered]
+        rendered = iter(render([request for request, _answer in answered], results, model_id))
         lines: list[Answered | Failed] = [
             failed(record_id, model_input, answer.status, str(answer)) if isinstance(answer, BackendError)
-            else Answered(record_id, model_input, render(request, answer, model_id))
-            for record_id, model_input, request, answer in zip(ids, inputs, requests, answers, strict=True)]
-        return lines, [answer for answer in answers if not isinstance(answer, BackendError)]
+            else Answered(record_id, model_input, next(rendered))
+            for record_id, model_input, answer in zip(ids, inputs, answers, strict=True)]
+        return lines, results
 
     def _runnable(self, values: list[_T]) -> list[_T]:
         return [value for value, problem in zip(values, self.problems or (), strict=True) if problem is None]

@@ -25,7 +25,7 @@ from batchrock.engine.blocks import RecordBlock, all_results
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.ordered import OrderedOutput
 from batchrock.engine.validate import examine_block
-from batchrock.formats.base import Format
+from batchrock.formats.base import Format, renderer_of
 from batchrock.formats.sampling import Sampling
 from batchrock.jobs.model import Job
 
@@ -47,17 +47,15 @@ class BlockWork:
     def __init__(self, job: Job, fmt: Format, caller: BackendCaller) -> None:
         self.job_id, self.model_id = job.job_id, job.spec.model_id
         self.fmt = fmt
-        self.render = fmt.render
+        self.render = renderer_of(fmt)
         self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
         self.caller = caller
 
     def examine(self, file_index: int, lines: list[bytes], number: int, seen: set[str]) -> RecordBlock:
         """The block's records (``number``: the records of the file before it), its runnable ones'
         requests completed with the job's sampling."""
-        block = examine_block(self.job_id, file_index, lines, number, self.fmt, seen,
-                              self.caller.config.max_record_bytes)
-        block.requests = self.sampling.apply_many(block.requests, block.runnable_ids())
-        return block
+        return examine_block(self.job_id, file_index, lines, number, self.fmt, seen,
+                             self.caller.config.max_record_bytes, self.sampling)
 
     def put_refused(self, output: OrderedOutput, call: BlockCall) -> None:
         """A block with no record that can run: its error lines, ready now."""

@@ -22,10 +22,11 @@ from batchrock.engine.inputs import input_objects, output_key
 from batchrock.engine.records import InputRecord, decode_envelopes, generated_record_id, is_blank, parse_line
 from batchrock.engine.shards import ShardCutter
 from batchrock.formats.base import Format, FormatError, request_from_json, requests_from_json
+from batchrock.formats.sampling import Sampling
 from batchrock.jobs.model import Job
 from batchrock.jobs.shards import ShardProgress
 from batchrock.jobs.store import FileProgress
-from batchrock.storage.base import Location, ObjectInfo, ObjectStore, StorageError, read_line_blocks
+from batchrock.storage.base import Location, ObjectInfo, ObjectStore, StorageError, read_line_chunks
 
 _RECORD_ID, _MODEL_INPUT = attrgetter("recordId"), attrgetter("modelInput")
 
@@ -99,13 +100,15 @@ def _scan_file(job: Job, objects: ObjectStore, bucket: str, key: str, cutter: Sh
     records, found, first_problem = 0, False, None
     seen: set[str] = set()
     try:
-        for lines, terminated in read_line_blocks(objects.open_read(bucket, key)):
+        for chunk, terminated in read_line_chunks(objects.open_read(bucket, key)):
             number = records
-            records += cutter.add(lines, terminated)
+            records += cutter.add(chunk, terminated)
             if not looking or found:
                 continue
-            for line in lines:
-                if is_blank(line) or found:
+            for line in chunk.split(b"\n"):
+                if found:
+                    break
+                if is_blank(line):
                     continue
                 number += 1
                 problem = record_problem(job, line, cutter.file_index, number, fmt, seen, config)
@@ -141,11 +144,12 @@ def examine_record(job_id: str, file_index: int, line: bytes, number: int, fmt: 
 
 
 def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format, seen: set[str],
-                  max_record_bytes: int) -> RecordBlock:
-    """``examine_record`` for each line of a block (blank lines hold no record); ``number``: the
-    records before the block. A block of well-formed records with new recordIds is examined in a
-    few calls for all, with the same outcome; any other, line by line."""
-    block = _examine_well_formed(job_id, file_index, lines, number, fmt, seen, max_record_bytes)
+                  max_record_bytes: int, sampling: Sampling | None = None) -> RecordBlock:
+    """``examine_record`` for each line of a block (blank lines hold no record), the requests
+    completed with ``sampling``; ``number``: the records before the block. A block of well-formed
+    records with new recordIds is examined in a few calls for all, with the same outcome; any
+    other, line by line."""
+    block = _examine_well_formed(job_id, file_index, lines, number, fmt, seen, max_record_bytes, sampling)
     if block is not None:
         return block
     ids, inputs, requests, problems = [], [], [], []
@@ -158,12 +162,12 @@ def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int,
         inputs.append(record.input_json)
         problems.append((problem or "") if request is None else None)
         if request is not None:
-            requests.append(request)
+            requests.append(request if sampling is None else sampling.apply(request, record.record_id))
     return RecordBlock(ids, inputs, requests, None if len(requests) == len(ids) else problems)
 
 
 def _examine_well_formed(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format,
-                         seen: set[str], max_record_bytes: int) -> RecordBlock | None:
+                         seen: set[str], max_record_bytes: int, sampling: Sampling | None) -> RecordBlock | None:
     """The block examined whole, or None unless each line is a record within the size limit, with
     a recordId (given or generated) that is not empty and not seen before."""
     if not lines or max(map(len, lines)) > max_record_bytes:
@@ -176,7 +180,7 @@ def _examine_well_formed(job_id: str, file_index: int, lines: list[bytes], numbe
         return None
     seen.update(ids)
     inputs = list(map(_MODEL_INPUT, envelopes))
-    outcomes = requests_from_json(fmt, inputs)
+    outcomes = requests_from_json(fmt, inputs, sampling, ids)
     if list(map(type, outcomes)).count(GenerationRequest) == len(outcomes):  # all can run: counted in C
         return RecordBlock(ids, inputs, cast(list[GenerationRequest], outcomes), None)
     problems = [f"modelInput: {outcome}" if isinstance(outcome, FormatError) else None for outcome in outcomes]

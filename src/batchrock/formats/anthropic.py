@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
+import struct
+import zlib
 from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind, StopReason
+from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind
 from batchrock.catalog import bare_model_id
 from batchrock.formats.base import (
     STOP_REASONS,
@@ -22,6 +25,7 @@ from batchrock.formats.base import (
     require_object,
     string_list,
 )
+from batchrock.formats.sampling import SampledBlock
 
 
 def _text_of(content: Any, where: str) -> str:
@@ -50,17 +54,25 @@ def anthropic_model_name(model_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _model_names(model_id: str) -> tuple[bytes, str]:
-    """What the answer's id is salted with (the model id's digest), and the name the answer carries."""
-    return hashlib.blake2b(model_id.encode(), digest_size=16).digest(), anthropic_model_name(model_id)
+def _model_names(model_id: str) -> tuple[int, str]:
+    """The first field of the answers' ids (the model id's CRC), and the name the answers carry."""
+    return zlib.crc32(model_id.encode()), anthropic_model_name(model_id)
 
 
-def _message_id(salt: bytes, text: str) -> str:
-    """24 hex digits, the same for the same answer of the same model (so a re-run writes the same line)."""
-    return "msg_bdrk_" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12, salt=salt).hexdigest()
+_ID_FIELDS = struct.Struct(">III").pack
+_TEXT, _SEED = attrgetter("text"), attrgetter("seed")
+# Enum members hash in Python; their values are plain strings, read in C
+_STOP_VALUE, _STOP_SEQUENCE = attrgetter("stop_reason._value_"), attrgetter("stop_sequence")
+_TOKENS_IN, _TOKENS_OUT = attrgetter("input_tokens"), attrgetter("output_tokens")
+_STOP_NAMES = {reason.value: name for reason, name in STOP_REASONS.items()}
 
 
-_END, _END_TURN = StopReason.END, STOP_REASONS[StopReason.END]  # an Enum hashes in Python: skip it for the usual one
+def _message_ids(model_crc: int, seeds: list[int], texts: list[str]) -> list[str]:
+    """``msg_bdrk_`` and 24 hex digits: the model's CRC, the record's seed (job name and recordId)
+    and the answer's CRC; the same for the same answer to the same record, so a re-run writes the
+    same line, and different for two records."""
+    text_crcs = map(zlib.crc32, map(str.encode, texts, repeat("utf-8"), repeat("surrogatepass")), seeds)
+    return list(map("msg_bdrk_".__add__, map(bytes.hex, map(_ID_FIELDS, repeat(model_crc), seeds, text_crcs))))
 
 
 class _AnswerContent(msgspec.Struct, array_like=True, gc=False):
@@ -124,7 +136,9 @@ def _joined(content: _Content) -> str:
     return content if isinstance(content, str) else "\n".join(block.text for block in content)
 
 
-def _request_of(body: _Body) -> GenerationRequest | None:
+def _request_of(body: _Body, temperature: float | None = None, top_p: float | None = None,
+                seed: int | None = None) -> GenerationRequest | None:
+    """The body's request; ``temperature`` and ``top_p`` where the body leaves them unset."""
     turns = body.messages
     # a slice compared costs less than a method called, on this per-record path
     if body.anthropic_version[:8] != "bedrock-" or turns[0].role != "user":
@@ -137,8 +151,9 @@ def _request_of(body: _Body) -> GenerationRequest | None:
         messages = tuple([Message(turn.role, _joined(turn.content)) for turn in turns])
     system = None if body.system is None else _joined(body.system)
     stops = () if body.stop_sequences is None else tuple(body.stop_sequences)
-    return GenerationRequest(_CHAT, messages, system, None, body.max_tokens, body.temperature,
-                             body.top_p, body.top_k, stops)
+    return GenerationRequest(_CHAT, messages, system, None, body.max_tokens,
+                             temperature if body.temperature is None else body.temperature,
+                             top_p if body.top_p is None else body.top_p, body.top_k, stops, seed=seed)
 
 
 class AnthropicMessages:
@@ -148,11 +163,17 @@ class AnthropicMessages:
         """The fast path for a valid body (raises msgspec errors, or None, for anything ``parse`` must judge)."""
         return _request_of(_BODY.decode(raw))
 
-    def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None:
-        """``decode`` of each body, in one call. Each raw must be one whole JSON value (a record's
-        modelInput, as its line's decoder found it): joined with commas, they make an array of as many."""
+    def decode_many(self, raws: Sequence[bytes],
+                    sampled: SampledBlock | None = None) -> list[GenerationRequest | None] | None:
+        """``decode`` of each body, in one call, completed with ``sampled``. Each raw must be one whole
+        JSON value (a record's modelInput, as its line's decoder found it): joined with commas, they
+        make an array of as many."""
         bodies = _BODIES.decode(b"[" + b",".join(raws) + b"]")
-        return [_request_of(body) for body in bodies] if len(bodies) == len(raws) else None
+        if len(bodies) != len(raws):
+            return None
+        if sampled is None:
+            return list(map(_request_of, bodies))
+        return list(map(_request_of, bodies, repeat(sampled.temperature), repeat(sampled.top_p), sampled.seeds))
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
@@ -172,8 +193,16 @@ class AnthropicMessages:
         )
 
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> MessagesAnswer:
-        salt, model = _model_names(model_id)
-        text, reason, tokens_in = result.text, result.stop_reason, result.input_tokens
-        return MessagesAnswer(_message_id(salt, text), "message", "assistant", model,
-                              _AnswerContent(_TextBlock(text)), _END_TURN if reason is _END else STOP_REASONS[reason],
-                              result.stop_sequence, _Usage(tokens_in, result.output_tokens))
+        return self.render_many([request], [result], model_id)[0]
+
+    def render_many(self, requests: Sequence[GenerationRequest], results: Sequence[GenerationResult],
+                    model_id: str) -> list[MessagesAnswer]:
+        """Each request's answer, built a field at a time for all (in C's loops: no frame per record)."""
+        model_crc, model = _model_names(model_id)
+        texts, seeds = list(map(_TEXT, results)), list(map(_SEED, requests))
+        if None in seeds:  # a request the job's sampling did not complete
+            seeds = [seed or 0 for seed in seeds]
+        return list(map(MessagesAnswer, _message_ids(model_crc, seeds, texts), repeat("message"), repeat("assistant"),
+                        repeat(model), map(_AnswerContent, map(_TextBlock, texts)),
+                        map(_STOP_NAMES.__getitem__, map(_STOP_VALUE, results)), map(_STOP_SEQUENCE, results),
+                        map(_Usage, map(_TOKENS_IN, results), map(_TOKENS_OUT, results))))

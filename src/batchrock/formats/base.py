@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any, Protocol, cast
 
 import msgspec
 import orjson
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message, StopReason
+from batchrock.formats.sampling import Sampling
 
 # Why generation stopped, as Anthropic's Messages answer it; Converse took the same names.
 STOP_REASONS = {StopReason.END: "end_turn", StopReason.LENGTH: "max_tokens", StopReason.STOP_SEQUENCE: "stop_sequence"}
@@ -27,40 +29,56 @@ class Format(Protocol):
         """The answer as the model's API gives it: a dict, or a msgspec Struct that encodes as that
         dict would (a struct costs less to build and to encode, on the per-record path)."""
 
+    # Optional: ``def render_many(self, requests, results, model_id) -> list[Any]``, what ``render``
+    # gives for each, in one call (``renderer_of``).
     # Optional: ``def decode(self, raw: bytes) -> GenerationRequest | None``, a typed fast path from
     # the modelInput's JSON for bodies that are valid; it raises a msgspec error or returns None
     # for any other, and ``parse`` then judges the body and names what is wrong.
-    # Optional with it: ``def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None``,
-    # what ``decode`` gives for each body (each a whole JSON value), in one call; it may raise or
-    # return None for the whole block instead, and each body is then decoded alone.
+    # Optional with it: ``def decode_many(self, raws: Sequence[bytes], sampled: SampledBlock | None = None)
+    # -> list[GenerationRequest | None] | None``, what ``decode`` gives for each body (each a whole
+    # JSON value), in one call, each completed as ``Sampling.apply`` would when ``sampled`` is given;
+    # it may raise or return None for the whole block instead, and each body is then decoded alone.
 
 
-Renderer = Callable[[GenerationRequest, GenerationResult, str], Any]
+Renderer = Callable[[Sequence[GenerationRequest], Sequence[GenerationResult], str], list[Any]]
 
 
-def requests_from_json(fmt: Format, raws: Sequence[Any]) -> list[GenerationRequest | FormatError]:
+def renderer_of(fmt: Format) -> Renderer:
+    """The format's answers for a call's results, each request's as ``render`` gives it."""
+    render_many: Renderer | None = getattr(fmt, "render_many", None)
+    if render_many is not None:
+        return render_many
+    render = fmt.render
+    return lambda requests, results, model_id: list(map(render, requests, results, repeat(model_id)))
+
+
+def requests_from_json(fmt: Format, raws: Sequence[Any], sampling: Sampling | None = None,
+                       record_ids: Sequence[str] = ()) -> list[GenerationRequest | FormatError]:
     """``request_from_json`` for a block of modelInputs (each a whole JSON value): each one's request,
-    or the error naming what is wrong with it; decoded in one call while every body in the block is valid."""
+    or the error naming what is wrong with it; decoded in one call while every body in the block is
+    valid. With ``sampling``, each request is completed with it (``record_ids``: the records')."""
     decode_many = getattr(fmt, "decode_many", None)
     decoded: list[GenerationRequest | None] | None = None
     if decode_many is not None:
         try:
-            decoded = decode_many(raws)
+            decoded = decode_many(raws, None if sampling is None else sampling.for_block(record_ids))
         except msgspec.MsgspecError:
             decoded = None
     if decoded is None:
-        return [_request_or_error(fmt, raw) for raw in raws]
-    if None not in decoded:
+        decoded = [None] * len(raws)
+    elif None not in decoded:
         return cast(list[GenerationRequest | FormatError], decoded)
-    return [_request_or_error(fmt, raw) if request is None else request
-            for request, raw in zip(decoded, raws, strict=True)]
+    return [_request_or_error(fmt, raw, sampling, record_id) if request is None else request
+            for request, raw, record_id in zip(decoded, raws, record_ids or repeat(""), strict=False)]
 
 
-def _request_or_error(fmt: Format, raw: Any) -> GenerationRequest | FormatError:
+def _request_or_error(fmt: Format, raw: Any, sampling: Sampling | None,
+                      record_id: str) -> GenerationRequest | FormatError:
     try:
-        return request_from_json(fmt, raw)
+        request = request_from_json(fmt, raw)
     except FormatError as error:
         return error
+    return request if sampling is None else sampling.apply(request, record_id)
 
 
 def request_from_json(fmt: Format, raw: bytes) -> GenerationRequest:

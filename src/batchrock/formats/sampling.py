@@ -13,6 +13,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from typing import NamedTuple
 
 import msgspec
 
@@ -43,6 +45,15 @@ def defaults_for(model_id: str) -> SamplingDefaults:
     return next((defaults for prefix, defaults in _DEFAULTS if model_id.startswith(prefix)), FALLBACK)
 
 
+class SampledBlock(NamedTuple):
+    """A block's sampling, for a format to build its requests with: the model's defaults for what a
+    body leaves unset, and each record's seed."""
+
+    temperature: float
+    top_p: float
+    seeds: list[int]
+
+
 def record_seed(job_name: str, record_id: str) -> int:
     return zlib.crc32(f"{job_name}\x00{record_id}".encode())
 
@@ -57,13 +68,14 @@ class Sampling:
         self._seed_prefix = zlib.crc32(f"{job_name}\x00".encode())
 
     def apply(self, request: GenerationRequest, record_id: str) -> GenerationRequest:
-        return self.apply_many([request], [record_id])[0]
+        if request.kind is RequestKind.EMBEDDING:
+            return request
+        return msgspec.structs.replace(
+            request, temperature=self.defaults.temperature if request.temperature is None else request.temperature,
+            top_p=self.defaults.top_p if request.top_p is None else request.top_p,
+            seed=zlib.crc32(record_id.encode(), self._seed_prefix))
 
-    def apply_many(self, requests: Sequence[GenerationRequest], record_ids: Sequence[str]) -> list[GenerationRequest]:
-        """``apply`` to each request, with its record's id."""
-        temperature, top_p, prefix = self.defaults.temperature, self.defaults.top_p, self._seed_prefix
-        replace, embedding, crc32 = msgspec.structs.replace, RequestKind.EMBEDDING, zlib.crc32
-        return [request if request.kind is embedding else
-                replace(request, temperature=temperature if request.temperature is None else request.temperature,
-                        top_p=top_p if request.top_p is None else request.top_p, seed=crc32(record_id.encode(), prefix))
-                for request, record_id in zip(requests, record_ids, strict=True)]
+    def for_block(self, record_ids: Sequence[str]) -> SampledBlock:
+        """What a format needs to build a block's requests completed as ``apply`` completes each."""
+        seeds = list(map(zlib.crc32, map(str.encode, record_ids), repeat(self._seed_prefix)))
+        return SampledBlock(self.defaults.temperature, self.defaults.top_p, seeds)

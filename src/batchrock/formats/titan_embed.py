@@ -9,6 +9,7 @@ import msgspec
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, RequestKind
 from batchrock.formats.base import FormatError, field, require_object
+from batchrock.formats.sampling import SampledBlock
 
 _V2_DIMENSIONS = (256, 512, 1024)
 
@@ -53,7 +54,9 @@ class TitanEmbedV2:
         """The fast path for a valid body; anything else raises, and ``parse`` names the problem."""
         return _v2_request(_V2_BODY.decode(raw))
 
-    def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None:
+    def decode_many(self, raws: Sequence[bytes],
+                    sampled: SampledBlock | None = None) -> list[GenerationRequest | None] | None:
+        """``decode`` of each body, in one call (embeddings are not sampled: ``sampled`` changes nothing)."""
         bodies = _V2_BODIES.decode(_as_array(raws))
         return [_v2_request(body) for body in bodies] if len(bodies) == len(raws) else None
 
@@ -84,7 +87,8 @@ class TitanEmbedG1:
     def decode(self, raw: bytes) -> GenerationRequest:
         return _g1_request(_G1_BODY.decode(raw).inputText)
 
-    def decode_many(self, raws: Sequence[bytes]) -> list[GenerationRequest | None] | None:
+    def decode_many(self, raws: Sequence[bytes],
+                    sampled: SampledBlock | None = None) -> list[GenerationRequest | None] | None:
         bodies = _G1_BODIES.decode(_as_array(raws))
         return [_g1_request(body.inputText) for body in bodies] if len(bodies) == len(raws) else None
 

@@ -109,6 +109,24 @@ def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tu
         stream.close()
 
 
+def read_line_chunks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, bool]]:
+    """The stream in chunks of whole lines, about ``chunk_size`` bytes each, every one ending with a
+    newline; the flag is False only for a last chunk that holds a last line without one."""
+    pending: list[bytes] = []  # the start of a line the chunks so far have cut
+    try:
+        while chunk := stream.read(chunk_size):
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                pending.append(chunk)
+                continue
+            yield b"".join((*pending, memoryview(chunk)[:cut])), True
+            pending = [chunk[cut:]] if cut < len(chunk) else []
+        if pending:
+            yield b"".join(pending), False
+    finally:
+        stream.close()
+
+
 def read_lines(stream: BinaryIO, start: int = 0, chunk_size: int = 1 << 20) -> Generator[tuple[bytes, int], None, None]:
     """Each line (without its newline) and the byte offset just after it, streamed in chunks."""
     offset = start
