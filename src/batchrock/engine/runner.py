@@ -12,13 +12,13 @@ backend in one call, an asyncio task, and its output lines fill one reorder slot
 Output lines are buffered; when the buffer reaches a part's size it is written as a part
 object of its own, named by the writer's lease epoch, and a checkpoint records, in one
 transaction fenced by that lease, the part, the input byte offset it covers and the file's
-counts. The part is written in a thread while the records after it go on, and its checkpoint
-is saved when the write returns, before the next part is written: one part at a time between
-buffer and checkpoint. When the file's records are all written, its output object is composed
-from the parts the checkpoint lists. After a crash the job resumes from the last checkpoint: at
-most two parts' worth of records (the part in writing and the buffer after it) is run again, and
-none is written twice. A worker that lost its
-lease may write a part object nobody will list, but never one the new owner committed.
+counts. The part is written, and then its checkpoint saved, in a thread while the records after
+it go on; the next part waits for both: one part at a time between buffer and checkpoint. When
+the file's records are all written, its output object is composed from the parts the checkpoint
+lists. After a crash the job resumes from the last checkpoint: at most two parts' worth of
+records (the part in writing and the buffer after it) is run again, and none is written twice.
+A worker that lost its lease may write a part object nobody will list, but never one the new
+owner committed.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ def total_counts(files: list[FileProgress], total_records: int) -> RecordCounts:
 
 @dataclass
 class PendingPart:
-    """A part being written in a thread, and the file's checkpoint to save once it is."""
+    """A part being written in a thread, then checkpointed there: whether the lease still held."""
 
     index: int
     progress: FileProgress
-    write: asyncio.Future[None]
+    write: asyncio.Future[bool]
 
 
 class JobRunner:
@@ -209,17 +209,27 @@ class JobRunner:
         progress = replace(progress, input_offset=output.offset)
         data, output.buffer = output.buffer, bytearray()  # handed to the writer whole, not copied
         output.committed(progress)
-        write = asyncio.ensure_future(asyncio.to_thread(self.deps.objects.put_object, self.bucket, key, data,
-                                                        self.kms_key_id))
+        files = list(self.files)
+        files[index] = progress
+        write = asyncio.ensure_future(asyncio.to_thread(self._store_part, key, data, progress,
+                                                        total_counts(files, self.job.counts.total)))
         self._pending = PendingPart(index, progress, write)
 
+    def _store_part(self, key: str, data: bytearray, progress: FileProgress, counts: RecordCounts) -> bool:
+        """In a thread: write the part, then the checkpoint that lists it (its commit and fsync
+        off the event loop too); False when the lease was lost."""
+        self.deps.objects.put_object(self.bucket, key, data, self.kms_key_id)
+        return self.deps.store.checkpoint(self.lease.lease, progress, counts, self.deps.clock.now())
+
     async def _settle(self) -> None:
-        """Wait for the part in writing, then save its checkpoint."""
+        """Wait for the part in writing and its checkpoint."""
         if self._pending is not None:
             pending = self._pending
-            await pending.write
+            committed = await pending.write
             self._pending = None
-            self._save(pending.index, pending.progress)
+            self.files[pending.index] = pending.progress
+            if not committed:
+                raise LeaseLost(self.job.job_id)
 
     def _drop_pending(self) -> None:
         """The file's run ends by an error: a part still in writing is left unlisted (its records
