@@ -219,7 +219,12 @@ class JobRunner:
         """In a thread: write the part, then the checkpoint that lists it (its commit and fsync
         off the event loop too); False when the lease was lost."""
         self.deps.objects.put_object(self.bucket, key, data, self.kms_key_id)
-        return self.deps.store.checkpoint(self.lease.lease, progress, counts, self.deps.clock.now())
+        if not self.deps.store.checkpoint(self.lease.lease, progress, counts, self.deps.clock.now()):
+            return False
+        precompose = getattr(self.deps.objects, "precompose", None)  # copy the committed parts ahead of the compose
+        if precompose is not None:
+            precompose(self.bucket, progress.output_key, list(progress.parts))
+        return True
 
     async def _settle(self) -> None:
         """Wait for the part in writing and its checkpoint."""

@@ -68,6 +68,10 @@ class ObjectStore(Protocol):
         Raises ObjectMissing, writing nothing, when a source is missing."""
         ...
 
+    # Optional: ``def precompose(self, bucket, key, sources) -> None``, a hint that ``key`` will be
+    # composed from ``sources`` and perhaps more after them, so a store can copy them ahead (the
+    # local store does); it never fails, and ``compose`` stays the truth.
+
 
 class ByteRange:
     """A readable stream cut off after ``length`` bytes (a shard's range of an input file)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from batchrock.storage.base import ObjectInfo, ObjectMissing, StorageError
+from batchrock.storage.local_assembly import Assemblies, Assembly, remove_quietly
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_KEY_BYTES = 1024
@@ -31,11 +32,6 @@ def sync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
 
 
 def _refuse_kms(kms_key_id: str | None) -> None:
@@ -55,6 +51,7 @@ class LocalObjectStore:
             self.buckets.mkdir(parents=True, exist_ok=True)
         self.keep_free_bytes = keep_free_bytes
         self._store_device = root.stat().st_dev
+        self._assemblies = Assemblies(_append_file)
 
     def _bucket_dir(self, bucket: str) -> Path:
         if not _BUCKET.fullmatch(bucket) or ".." in bucket:
@@ -155,10 +152,10 @@ class LocalObjectStore:
             os.replace(temporary, target)
             sync_directory(target.parent)  # the rename itself must survive a crash: checkpoints name these files
         except FileNotFoundError as error:
-            _remove_quietly(temporary)
+            remove_quietly(temporary)
             raise ObjectMissing(f"cannot write {target.name}: {error.filename} vanished") from None
         except OSError as error:
-            _remove_quietly(temporary)
+            remove_quietly(temporary)
             raise StorageError(f"cannot write {target.name}: {error.strerror}") from None
 
     def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
@@ -167,7 +164,42 @@ class LocalObjectStore:
         for source, path in zip(sources, paths, strict=True):
             if not path.is_file():
                 raise ObjectMissing(f"s3://{bucket}/{source} does not exist")
-        self._write_atomically(self.path_of(bucket, key), paths)
+        target = self.path_of(bucket, key)
+        assembly = self._assemblies.take(target, sources, paths)
+        if assembly is not None:
+            try:
+                self._complete(assembly, target, paths[len(assembly.sources):])
+                return
+            except (OSError, StorageError):  # the parts are all there still: copy them all
+                remove_quietly(assembly.path)
+        self._write_atomically(target, paths)
+
+    def precompose(self, bucket: str, key: str, sources: list[str]) -> None:
+        """A hint: ``key`` will be composed from ``sources`` and perhaps more after them; their
+        bytes are copied now (storage/local_assembly.py). It never fails: at worst it does nothing."""
+        if not sources:
+            return
+        try:
+            paths = [self.path_of(bucket, source) for source in sources]
+            target = self.path_of(bucket, key)
+            if self.keep_free_bytes:
+                self._check_room(target, sum(path.stat().st_size for path in paths))
+        except (OSError, StorageError):
+            return
+        self._assemblies.extend(target, sources, paths)
+
+    def _complete(self, assembly: Assembly, target: Path, rest: list[Path]) -> None:
+        """Append the parts the scratch file lacks, sync it and move it into place."""
+        if self.keep_free_bytes:
+            self._check_room(target, sum(path.stat().st_size for path in rest))
+        with open(assembly.path, "ab") as handle:
+            for path in rest:
+                _append_file(handle, path)
+            handle.flush()
+            os.fsync(handle.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(assembly.path, target)
+        sync_directory(target.parent)  # the rename must survive a crash: the checkpoint then says done
 
 
 def _append_file(handle: BinaryIO, path: Path) -> None:

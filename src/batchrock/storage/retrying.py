@@ -73,6 +73,12 @@ class RetryingObjectStore:
     def compose(self, bucket: str, key: str, sources: list[str], kms_key_id: str | None = None) -> None:
         self._retry("compose", lambda: self.inner.compose(bucket, key, sources, kms_key_id))
 
+    def precompose(self, bucket: str, key: str, sources: list[str]) -> None:
+        """The inner store's hint, where it has one (a hint: not retried)."""
+        precompose = getattr(self.inner, "precompose", None)
+        if precompose is not None:
+            precompose(bucket, key, sources)
+
 
 class _ResumingReader:
     """A read stream that reopens at the byte it reached when the connection drops."""

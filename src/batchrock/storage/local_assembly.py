@@ -1,0 +1,89 @@
+"""Composing a local object ahead of time: a file's output parts are copied into one scratch
+file as they are committed (in the writer's thread, while the records after them run), so the
+compose at the end appends only what is left, syncs and renames.
+
+A hint, never the truth: ``take`` hands a scratch file over only when the parts it holds are the
+first of those the compose names, in order, and its size is theirs added up; anything else is
+dropped and the compose copies every part. Writeback of what is copied starts at once
+(``sync_file_range``), so the final fsync waits for little. The scratch file sits in the folder of
+the first part (the job's parts folder): one that a crash leaves behind goes with the parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+
+@dataclass
+class Assembly:
+    path: Path
+    sources: list[str] = field(default_factory=list)  # the parts copied in, in order
+    size: int = 0
+
+
+class Assemblies:
+    def __init__(self, append: Callable[[BinaryIO, Path], None]) -> None:
+        self._append = append
+        self._by_target: dict[Path, Assembly] = {}
+        self._lock = threading.Lock()
+
+    def extend(self, target: Path, sources: list[str], paths: list[Path]) -> None:
+        """Copy the parts ``sources`` (at ``paths``) not yet in ``target``'s scratch file into it;
+        any failure drops the scratch file (the compose then copies every part itself)."""
+        with self._lock:
+            assembly = self._by_target.get(target)
+            if assembly is None or assembly.sources != sources[:len(assembly.sources)]:
+                self._drop(target)
+                assembly = self._by_target[target] = Assembly(paths[0].parent / f".assembly-{uuid.uuid4().hex}.tmp")
+            try:
+                with open(assembly.path, "ab") as handle:
+                    for source, path in list(zip(sources, paths, strict=True))[len(assembly.sources):]:
+                        self._append(handle, path)
+                        handle.flush()
+                        assembly.sources.append(source)
+                        assembly.size = handle.tell()
+                    _start_writeback(handle)
+            except OSError:
+                self._drop(target)
+
+    def take(self, target: Path, sources: list[str], paths: list[Path]) -> Assembly | None:
+        """The scratch file for ``target``, if it holds the first of ``sources`` exactly; it is the
+        caller's from now on (to complete, or to remove)."""
+        with self._lock:
+            assembly = self._by_target.pop(target, None)
+        if assembly is None:
+            return None
+        copied = len(assembly.sources)
+        try:
+            usable = (assembly.sources == sources[:copied]
+                      and assembly.size == os.stat(assembly.path).st_size == sum(os.stat(p).st_size for p in paths[:copied]))
+        except OSError:
+            usable = False
+        if not usable:
+            remove_quietly(assembly.path)
+            return None
+        return assembly
+
+    def _drop(self, target: Path) -> None:
+        assembly = self._by_target.pop(target, None)
+        if assembly is not None:
+            remove_quietly(assembly.path)
+
+
+def _start_writeback(handle: BinaryIO) -> None:
+    sync_file_range = getattr(os, "sync_file_range", None)  # Linux only; elsewhere the final fsync does it all
+    if sync_file_range is not None:
+        with contextlib.suppress(OSError):
+            sync_file_range(handle.fileno(), 0, 0, getattr(os, "SYNC_FILE_RANGE_WRITE", 2))
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
