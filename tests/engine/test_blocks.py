@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
-from batchrock.engine.blocks import RecordBlock, line_blocks
+from batchrock.engine.blocks import RecordBlock, line_blocks, record_key
 from batchrock.engine.validate import examine_block, examine_record
 from batchrock.formats.anthropic import AnthropicMessages
 from batchrock.formats.base import STOP_REASONS, FormatError, requests_from_json
@@ -142,13 +142,16 @@ def messages_dict(answer_id: str, result: GenerationResult, model_name: str) -> 
                                   ("arn:aws:bedrock:us-east-1::foundation-model/x", "x")]))
 def test_a_messages_answer_encodes_as_its_dict_would(result: GenerationResult, model: tuple[str, str]) -> None:
     model_id, model_name = model
-    answer = AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), result, model_id)
+    key = record_key("job", 3, 7)
+    answer = AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), result, model_id, key)
     assert answer.id.startswith("msg_bdrk_") and len(answer.id) == len("msg_bdrk_") + 24
     assert msgspec.json.encode(answer) == orjson.dumps(messages_dict(answer.id, result, model_name))
-    again = AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), result, model_id)
+    again = AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), result, model_id, key)
     assert again.id == answer.id  # a re-run writes the same line
-    changed = msgspec.structs.replace(result, text=result.text + "!")
-    assert AnthropicMessages().render(GenerationRequest(RequestKind.CHAT), changed, model_id).id != answer.id
+    others = [record_key("job", 3, 8), record_key("job", 4, 7), record_key("another job", 3, 7)]
+    ids = [answer.id for answer in AnthropicMessages().render_many([GenerationRequest(RequestKind.CHAT)] * 3,
+                                                                    [result] * 3, model_id, others)]
+    assert len({answer.id, *ids}) == 4  # every record of a job, and every job, has ids of its own
 
 
 def test_an_answer_whose_token_counts_are_not_ints_still_renders() -> None:
@@ -213,7 +216,8 @@ def test_a_block_writes_each_record_line_as_it_would_alone() -> None:
     answers: list[GenerationResult | BackendError] = [GenerationResult("fine", input_tokens=3, output_tokens=4),
                                                       BackendError("down", status=503)]
     written = block.written(answers, AnthropicMessages().render_many, MODEL, 99)
-    answer = AnthropicMessages().render(block.requests[0], GenerationResult("fine", input_tokens=3, output_tokens=4), MODEL)
+    answer = AnthropicMessages().render(block.requests[0], GenerationResult("fine", input_tokens=3, output_tokens=4), MODEL,
+                                        record_key("job", 0, 1))
     expected = [{"recordId": "ok", "modelInput": GOOD_BODY, "modelOutput": msgspec.to_builtins(answer)},
                 {"recordId": block.ids[1], "modelInput": "oops", "error": {"errorCode": 400, "errorMessage": block.problems[1]}},
                 {"recordId": "no", "modelInput": GOOD_BODY, "error": {"errorCode": 503, "errorMessage": "down"}}]

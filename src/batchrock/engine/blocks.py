@@ -9,6 +9,7 @@ record costs a few list items, not a task, a reorder slot and a halt check of it
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Generator, Sequence
 from operator import attrgetter
 from typing import BinaryIO, TypeVar, cast
@@ -24,6 +25,12 @@ from batchrock.storage.base import read_line_blocks
 Answer = GenerationResult | BackendError
 _T = TypeVar("_T")
 _INPUT_TOKENS, _OUTPUT_TOKENS = attrgetter("input_tokens"), attrgetter("output_tokens")
+
+
+def record_key(job_id: str, file_index: int, number: int) -> int:
+    """A record's key, unique in its job: the job id's CRC, the file's index and the record's
+    number in the file (from 1), 96 bits; the same however often the record runs."""
+    return (zlib.crc32(job_id.encode()) << 64) | (file_index << 40) | number
 
 
 def all_results(answers: Sequence[Answer]) -> bool:
@@ -46,14 +53,20 @@ class RecordBlock:
     """The records of a block of lines (blank lines hold none), examined: each one's recordId and
     modelInput, the requests of those that can run, and why each other one cannot."""
 
-    __slots__ = ("ids", "inputs", "problems", "requests")
+    __slots__ = ("first_key", "ids", "inputs", "problems", "requests")
 
     def __init__(self, ids: list[str], inputs: list[msgspec.Raw], requests: list[GenerationRequest],
-                 problems: list[str | None] | None) -> None:
+                 problems: list[str | None] | None, first_key: int = 0) -> None:
         self.ids = ids
         self.inputs = inputs  # the modelInputs' JSON, as given (msgspec.Raw)
-        self.requests = requests  # the records that can run, in order (the runner completes them: formats/sampling.py)
+        self.requests = requests  # the records that can run, in order (completed with the job's sampling)
         self.problems = problems  # one per record, None for each that can run; None: they all can
+        self.first_key = first_key  # its first record's key in the job (record_key); the next ones follow
+
+    def runnable_keys(self) -> list[int]:
+        """The keys of the records that can run (what an answer's id is made from)."""
+        keys = range(self.first_key, self.first_key + len(self.ids))
+        return list(keys) if self.problems is None else self._runnable(list(keys))
 
     def runnable_ids(self) -> list[str]:
         return self.ids if self.problems is None else self._runnable(self.ids)
@@ -76,11 +89,12 @@ class RecordBlock:
         ids, inputs = self.runnable_ids(), self.inputs if self.problems is None else self._runnable(self.inputs)
         if all_results(answers):  # as most calls are: the lines made in C's loop, with no test per record
             results = cast(Sequence[GenerationResult], answers)
-            return list(map(Answered, ids, inputs, render(requests, results, model_id))), results
-        answered = [(request, answer) for request, answer in zip(requests, answers, strict=True)
+            return list(map(Answered, ids, inputs, render(requests, results, model_id, self.runnable_keys()))), results
+        answered = [(request, answer, key) for request, answer, key in zip(requests, answers, self.runnable_keys(), strict=True)
                     if not isinstance(answer, BackendError)]
-        results = [answer for _request, answer in answered]
-        rendered = iter(render([request for request, _answer in answered], results, model_id))
+        results = [answer for _request, answer, _key in answered]
+        rendered = iter(render([request for request, _answer, _key in answered], results, model_id,
+                               [key for _request, _answer, key in answered]))
         lines: list[Answered | Failed] = [
             failed(record_id, model_input, answer.status, str(answer)) if isinstance(answer, BackendError)
             else Answered(record_id, model_input, next(rendered))

@@ -16,7 +16,7 @@ from operator import attrgetter
 from typing import cast
 
 from batchrock.backends.base import GenerationRequest
-from batchrock.engine.blocks import RecordBlock
+from batchrock.engine.blocks import RecordBlock, record_key
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import input_objects, output_key
 from batchrock.engine.records import InputRecord, decode_envelopes, generated_record_id, is_blank, parse_line
@@ -152,7 +152,7 @@ def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int,
     block = _examine_well_formed(job_id, file_index, lines, number, fmt, seen, max_record_bytes, sampling)
     if block is not None:
         return block
-    ids, inputs, requests, problems = [], [], [], []
+    ids, inputs, requests, problems, first = [], [], [], [], number + 1
     for line in lines:
         if is_blank(line):
             continue
@@ -163,7 +163,8 @@ def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int,
         problems.append((problem or "") if request is None else None)
         if request is not None:
             requests.append(request if sampling is None else sampling.apply(request, record.record_id))
-    return RecordBlock(ids, inputs, requests, None if len(requests) == len(ids) else problems)
+    return RecordBlock(ids, inputs, requests, None if len(requests) == len(ids) else problems,
+                       record_key(job_id, file_index, first))
 
 
 def _examine_well_formed(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format,
@@ -176,15 +177,21 @@ def _examine_well_formed(job_id: str, file_index: int, lines: list[bytes], numbe
     if envelopes is None:
         return None
     ids = _record_ids(job_id, file_index, number, list(map(_RECORD_ID, envelopes)))
-    if "" in ids or not seen.isdisjoint(ids) or len(set(ids)) != len(ids):
+    if "" in seen or not seen.isdisjoint(ids):  # "" is never in ``seen``: an empty recordId is refused
         return None
+    before = len(seen)
     seen.update(ids)
+    if len(seen) - before != len(ids) or "" in seen:  # a recordId twice in the block, or an empty one
+        seen.difference_update(ids)  # none of them was there before
+        return None
     inputs = list(map(_MODEL_INPUT, envelopes))
     outcomes = requests_from_json(fmt, inputs, sampling, ids)
+    key = record_key(job_id, file_index, number + 1)
     if list(map(type, outcomes)).count(GenerationRequest) == len(outcomes):  # all can run: counted in C
-        return RecordBlock(ids, inputs, cast(list[GenerationRequest], outcomes), None)
+        return RecordBlock(ids, inputs, cast(list[GenerationRequest], outcomes), None, key)
     problems = [f"modelInput: {outcome}" if isinstance(outcome, FormatError) else None for outcome in outcomes]
-    return RecordBlock(ids, inputs, [outcome for outcome in outcomes if not isinstance(outcome, FormatError)], problems)
+    return RecordBlock(ids, inputs, [outcome for outcome in outcomes if not isinstance(outcome, FormatError)], problems,
+                       key)
 
 
 def _record_ids(job_id: str, file_index: int, number: int, given: list[str | None]) -> list[str]:

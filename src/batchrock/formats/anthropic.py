@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import struct
-import zlib
 from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter
@@ -53,26 +51,18 @@ def anthropic_model_name(model_id: str) -> str:
     return re.sub(r"-v\d+(:\d+)?$", "", name)
 
 
-@functools.lru_cache(maxsize=256)
-def _model_names(model_id: str) -> tuple[int, str]:
-    """The first field of the answers' ids (the model id's CRC), and the name the answers carry."""
-    return zlib.crc32(model_id.encode()), anthropic_model_name(model_id)
-
-
-_ID_FIELDS = struct.Struct(">III").pack
-_TEXT, _SEED = attrgetter("text"), attrgetter("seed")
+_TEXT = attrgetter("text")
 # Enum members hash in Python; their values are plain strings, read in C
 _STOP_VALUE, _STOP_SEQUENCE = attrgetter("stop_reason._value_"), attrgetter("stop_sequence")
 _TOKENS_IN, _TOKENS_OUT = attrgetter("input_tokens"), attrgetter("output_tokens")
 _STOP_NAMES = {reason.value: name for reason, name in STOP_REASONS.items()}
 
 
-def _message_ids(model_crc: int, seeds: list[int], texts: list[str]) -> list[str]:
-    """``msg_bdrk_`` and 24 hex digits: the model's CRC, the record's seed (job name and recordId)
-    and the answer's CRC; the same for the same answer to the same record, so a re-run writes the
-    same line, and different for two records."""
-    text_crcs = map(zlib.crc32, map(str.encode, texts, repeat("utf-8"), repeat("surrogatepass")), seeds)
-    return list(map("msg_bdrk_".__add__, map(bytes.hex, map(_ID_FIELDS, repeat(model_crc), seeds, text_crcs))))
+def _message_ids(keys: Sequence[int]) -> list[str]:
+    """``msg_bdrk_`` and the record's key in 24 hex digits (the job id's CRC, the file's index and
+    the record's number): the same for the same record of the same job however often it runs, so
+    a re-run writes the same line, and different for any two records of the job."""
+    return list(map("msg_bdrk_".__add__, map(bytes.hex, map(int.to_bytes, keys, repeat(12)))))
 
 
 class _AnswerContent(msgspec.Struct, array_like=True, gc=False):
@@ -192,17 +182,15 @@ class AnthropicMessages:
             stop_sequences=string_list(body, "stop_sequences", 8191),
         )
 
-    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str) -> MessagesAnswer:
-        return self.render_many([request], [result], model_id)[0]
+    def render(self, request: GenerationRequest, result: GenerationResult, model_id: str,
+               key: int = 0) -> MessagesAnswer:
+        return self.render_many([request], [result], model_id, [key])[0]
 
     def render_many(self, requests: Sequence[GenerationRequest], results: Sequence[GenerationResult],
-                    model_id: str) -> list[MessagesAnswer]:
+                    model_id: str, keys: Sequence[int]) -> list[MessagesAnswer]:
         """Each request's answer, built a field at a time for all (in C's loops: no frame per record)."""
-        model_crc, model = _model_names(model_id)
-        texts, seeds = list(map(_TEXT, results)), list(map(_SEED, requests))
-        if None in seeds:  # a request the job's sampling did not complete
-            seeds = [seed or 0 for seed in seeds]
-        return list(map(MessagesAnswer, _message_ids(model_crc, seeds, texts), repeat("message"), repeat("assistant"),
-                        repeat(model), map(_AnswerContent, map(_TextBlock, texts)),
+        texts = list(map(_TEXT, results))
+        return list(map(MessagesAnswer, _message_ids(keys), repeat("message"), repeat("assistant"),
+                        repeat(anthropic_model_name(model_id)), map(_AnswerContent, map(_TextBlock, texts)),
                         map(_STOP_NAMES.__getitem__, map(_STOP_VALUE, results)), map(_STOP_SEQUENCE, results),
                         map(_Usage, map(_TOKENS_IN, results), map(_TOKENS_OUT, results))))

@@ -29,8 +29,8 @@ class Format(Protocol):
         """The answer as the model's API gives it: a dict, or a msgspec Struct that encodes as that
         dict would (a struct costs less to build and to encode, on the per-record path)."""
 
-    # Optional: ``def render_many(self, requests, results, model_id) -> list[Any]``, what ``render``
-    # gives for each, in one call (``renderer_of``).
+    # Optional: ``def render_many(self, requests, results, model_id, keys) -> list[Any]``, what
+    # ``render`` gives for each, in one call, with each record's key for its answer's id (``renderer_of``).
     # Optional: ``def decode(self, raw: bytes) -> GenerationRequest | None``, a typed fast path from
     # the modelInput's JSON for bodies that are valid; it raises a msgspec error or returns None
     # for any other, and ``parse`` then judges the body and names what is wrong.
@@ -40,16 +40,17 @@ class Format(Protocol):
     # it may raise or return None for the whole block instead, and each body is then decoded alone.
 
 
-Renderer = Callable[[Sequence[GenerationRequest], Sequence[GenerationResult], str], list[Any]]
+Renderer = Callable[[Sequence[GenerationRequest], Sequence[GenerationResult], str, Sequence[int]], list[Any]]
 
 
 def renderer_of(fmt: Format) -> Renderer:
-    """The format's answers for a call's results, each request's as ``render`` gives it."""
+    """The format's answers for a call's results, each request's as ``render`` gives it; ``keys``:
+    the records' keys in the job (``blocks.record_key``), for a format whose answers carry an id."""
     render_many: Renderer | None = getattr(fmt, "render_many", None)
     if render_many is not None:
         return render_many
     render = fmt.render
-    return lambda requests, results, model_id: list(map(render, requests, results, repeat(model_id)))
+    return lambda requests, results, model_id, _keys: list(map(render, requests, results, repeat(model_id)))
 
 
 def requests_from_json(fmt: Format, raws: Sequence[Any], sampling: Sampling | None = None,
