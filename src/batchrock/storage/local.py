@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from batchrock.storage.base import ObjectInfo, ObjectMissing, StorageError
 from batchrock.storage.local_assembly import Assemblies, Assembly, remove_quietly
+from batchrock.storage.local_trash import Trash
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_KEY_BYTES = 1024
@@ -52,6 +53,7 @@ class LocalObjectStore:
         self.keep_free_bytes = keep_free_bytes
         self._store_device = root.stat().st_dev
         self._assemblies = Assemblies(_append_file)
+        self._trash = Trash(root / ".trash")  # deleted files are unlinked in the background (local_trash.py)
 
     def _bucket_dir(self, bucket: str) -> Path:
         if not _BUCKET.fullmatch(bucket) or ".." in bucket:
@@ -108,10 +110,11 @@ class LocalObjectStore:
 
     def delete_object(self, bucket: str, key: str) -> None:
         path = self.path_of(bucket, key)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as error:
-            raise StorageError(f"cannot delete s3://{bucket}/{key}: {error.strerror}") from None
+        if not self._trash.discard(path):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise StorageError(f"cannot delete s3://{bucket}/{key}: {error.strerror}") from None
         self._prune_empty_folders(path.parent, self._bucket_dir(bucket))
 
     @staticmethod
