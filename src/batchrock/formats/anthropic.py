@@ -184,6 +184,7 @@ class AnthropicMessages:
 
     def render(self, request: GenerationRequest, result: GenerationResult, model_id: str,
                key: int = 0) -> MessagesAnswer:
+        """``key``: the record's key in its job (``engine.blocks.record_key``), which the answer's id spells."""
         return self.render_many([request], [result], model_id, [key])[0]
 
     def render_many(self, requests: Sequence[GenerationRequest], results: Sequence[GenerationResult],
