@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
@@ -99,21 +100,15 @@ def byte_range(stream: BinaryIO, length: int) -> BinaryIO:
 def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[list[bytes], bool]]:
     """The stream's lines (without their newlines), a chunk's worth at a time; the flag is False
     only for a last line that has no newline."""
-    pending = b""
-    try:
-        while chunk := stream.read(chunk_size):
+    with closing(read_line_chunks(stream, chunk_size)) as chunks:  # closing it closes the stream
+        for chunk, terminated in chunks:
             lines = chunk.split(b"\n")
-            if pending:  # the line a chunk cut, joined alone, not the chunk copied whole
-                lines[0] = pending + lines[0]
-            pending = lines.pop()
-            yield lines, True
-        if pending:
-            yield [pending], False
-    finally:
-        stream.close()
+            if terminated:
+                lines.pop()  # what follows the chunk's last newline: nothing
+            yield lines, terminated
 
 
-def read_line_chunks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, bool]]:
+def read_line_chunks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Generator[tuple[bytes, bool], None, None]:
     """The stream in chunks of whole lines, about ``chunk_size`` bytes each, every one ending with a
     newline; the flag is False only for a last chunk that holds a last line without one."""
     pending: list[bytes] = []  # the start of a line the chunks so far have cut
