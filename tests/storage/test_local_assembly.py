@@ -73,3 +73,32 @@ def test_a_scratch_file_a_crash_left_stays_in_the_parts_folder(tmp_path: Path) -
     assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\nbb\n"
     keys = [info.key for info in restarted.list_objects("bucket", "out/job/")]
     assert [key for key in keys if not key.startswith(PARTS)] == ["out/job/in.jsonl.out"]  # removed with the parts
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["kernel-copy", "by-hand"])
+def test_parts_are_appended_at_the_end_by_the_kernel_or_by_hand(tmp_path: Path, kernel_copy: bool,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's copy is used where it works (it refuses a file opened to append, so the copy
+    names its offset); where it fails, the bytes are copied by hand, to the same end."""
+    import os
+
+    copies: list[int] = []  # the bytes each kernel copy moved
+    real_copy = os.copy_file_range
+
+    def copy_file_range(*args: int, **kwargs: int) -> int:
+        if not kernel_copy:
+            copies.append(0)
+            raise OSError(18, "Invalid cross-device link")
+        copies.append(real_copy(*args, **kwargs))
+        return copies[-1]
+
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
+    big = bytes(range(256)) * 9000 + b"\n"  # over a megabyte: copied by hand in more than one chunk
+    store = store_with_parts(tmp_path, ("1-1", b"a\n"), ("1-2", big), ("1-3", b"ccc\n"))
+    store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2"])
+    store.compose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2", PARTS + "1-3"])
+    store.compose("bucket", "out/job/all.out", [PARTS + "1-3", PARTS + "1-2", PARTS + "1-1"])  # no scratch file
+    assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\n" + big + b"ccc\n"
+    assert (tmp_path / "buckets/bucket/out/job/all.out").read_bytes() == b"ccc\n" + big + b"a\n"
+    assert len(copies) == 6
+    assert sum(copies) == (2 * (len(big) + 6) if kernel_copy else 0)  # the kernel's copy took every byte it was given

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +51,7 @@ class LocalObjectStore:
             self.buckets.mkdir(parents=True, exist_ok=True)
         self.keep_free_bytes = keep_free_bytes
         self._store_device = root.stat().st_dev
-        self._assemblies = Assemblies(_append_file)
+        self._assemblies = Assemblies(append_file)
         self._trash = Trash(root / ".trash")  # deleted files are unlinked in the background (local_trash.py)
 
     def _bucket_dir(self, bucket: str) -> Path:
@@ -147,7 +146,8 @@ class LocalObjectStore:
             with open(temporary, "wb") as handle:
                 for piece in pieces:
                     if isinstance(piece, Path):
-                        _append_file(handle, piece)
+                        handle.flush()  # what is buffered goes first: the copy writes at the file's end
+                        append_file(handle.fileno(), piece)
                     else:
                         handle.write(piece)
                 handle.flush()
@@ -195,25 +195,33 @@ class LocalObjectStore:
         """Append the parts the scratch file lacks, sync it and move it into place."""
         if self.keep_free_bytes:
             self._check_room(target, sum(path.stat().st_size for path in rest))
-        with open(assembly.path, "ab") as handle:
+        descriptor = os.open(assembly.path, os.O_WRONLY)
+        try:
             for path in rest:
-                _append_file(handle, path)
-            handle.flush()
-            os.fsync(handle.fileno())
+                append_file(descriptor, path)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(assembly.path, target)
         sync_directory(target.parent)  # the rename must survive a crash: the checkpoint then says done
 
 
-def _append_file(handle: BinaryIO, path: Path) -> None:
-    """Append the file at ``path`` to ``handle``: copied by the kernel (no trip through Python's
-    buffers) where the filesystem allows, else read and written."""
-    with open(path, "rb") as source:
-        handle.flush()  # the kernel copy writes at the file's own position, after what is buffered
+def append_file(target: int, path: Path) -> None:
+    """Append the file at ``path`` to the open file ``target`` (a descriptor, left at its new end):
+    copied by the kernel (no trip through Python's buffers) where the filesystem allows, else read
+    and written. The copy names where it writes: the kernel refuses one into a file opened to append."""
+    with open(path, "rb", buffering=0) as source:
+        offset = os.fstat(target).st_size
         left = os.fstat(source.fileno()).st_size
         try:
-            while left > 0 and (copied := os.copy_file_range(source.fileno(), handle.fileno(), left)) > 0:
-                left -= copied
+            while left > 0 and (copied := os.copy_file_range(source.fileno(), target, left, offset_dst=offset)) > 0:
+                left, offset = left - copied, offset + copied
         except OSError:  # another filesystem, or none that supports it: copy the rest by hand
             pass
-        shutil.copyfileobj(source, handle, 1 << 20)
+        while chunk := source.read(1 << 20):
+            view = memoryview(chunk)
+            while view:
+                written = os.pwrite(target, view, offset)
+                view, offset = view[written:], offset + written
+    os.lseek(target, offset, os.SEEK_SET)

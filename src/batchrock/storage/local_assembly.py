@@ -4,9 +4,9 @@ compose at the end appends only what is left, syncs and renames.
 
 A hint, never the truth: ``take`` hands a scratch file over only when the parts it holds are the
 first of those the compose names, in order, and its size is theirs added up; anything else is
-dropped and the compose copies every part. Writeback of what is copied starts at once
-(``sync_file_range``), so the final fsync waits for little. The scratch file sits in the folder of
-the first part (the job's parts folder): one that a crash leaves behind goes with the parts.
+dropped and the compose copies every part. What is copied is synced at once, in that thread, so
+the compose's own fsync waits only for the parts appended after it. The scratch file sits in the
+folder of the first part (the job's parts folder): one that a crash leaves behind goes with the parts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 
 @dataclass
@@ -29,7 +28,7 @@ class Assembly:
 
 
 class Assemblies:
-    def __init__(self, append: Callable[[BinaryIO, Path], None]) -> None:
+    def __init__(self, append: Callable[[int, Path], None]) -> None:
         self._append = append
         self._by_target: dict[Path, Assembly] = {}
         self._lock = threading.Lock()
@@ -43,13 +42,15 @@ class Assemblies:
                 self._drop(target)
                 assembly = self._by_target[target] = Assembly(paths[0].parent / f".assembly-{uuid.uuid4().hex}.tmp")
             try:
-                with open(assembly.path, "ab") as handle:
+                descriptor = os.open(assembly.path, os.O_WRONLY | os.O_CREAT, 0o666)
+                try:
                     for source, path in list(zip(sources, paths, strict=True))[len(assembly.sources):]:
-                        self._append(handle, path)
-                        handle.flush()
+                        self._append(descriptor, path)
                         assembly.sources.append(source)
-                        assembly.size = handle.tell()
-                    _start_writeback(handle)
+                        assembly.size = os.fstat(descriptor).st_size
+                    os.fsync(descriptor)  # here, off the job's path: the compose's fsync then waits only for the rest
+                finally:
+                    os.close(descriptor)
             except OSError:
                 self._drop(target)
 
@@ -75,13 +76,6 @@ class Assemblies:
         assembly = self._by_target.pop(target, None)
         if assembly is not None:
             remove_quietly(assembly.path)
-
-
-def _start_writeback(handle: BinaryIO) -> None:
-    sync_file_range = getattr(os, "sync_file_range", None)  # Linux only; elsewhere the final fsync does it all
-    if sync_file_range is not None:
-        with contextlib.suppress(OSError):
-            sync_file_range(handle.fileno(), 0, 0, getattr(os, "SYNC_FILE_RANGE_WRITE", 2))
 
 
 def remove_quietly(path: Path) -> None:
