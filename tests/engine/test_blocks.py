@@ -154,6 +154,18 @@ def test_a_messages_answer_encodes_as_its_dict_would(result: GenerationResult, m
     assert len({answer.id, *ids}) == 4  # every record of a job, and every job, has ids of its own
 
 
+@given(st.sampled_from(["job", "another job"]), st.integers(0, 2**24 - 1), st.integers(1, 2**40 - 1),
+       st.integers(1, 300))
+def test_a_run_of_keys_has_the_ids_each_key_has_alone(job_id: str, file_index: int, first: int, count: int) -> None:
+    """A block whose records all run hands its keys over as a range (their ids are spelt a run at
+    a time): the same ids as each key gives alone, across any boundary of their hex digits."""
+    keys = range(record_key(job_id, file_index, first), record_key(job_id, file_index, first) + count)
+    fmt, result = AnthropicMessages(), GenerationResult("hi")
+    ids = [answer.id for answer in fmt.render_many([GenerationRequest(RequestKind.CHAT)] * count, [result] * count,
+                                                     MODEL, keys)]
+    assert ids == [fmt.render(GenerationRequest(RequestKind.CHAT), result, MODEL, key).id for key in keys]
+
+
 def test_an_answer_whose_token_counts_are_not_ints_still_renders() -> None:
     fmt, request = AnthropicMessages(), GenerationRequest(RequestKind.CHAT)
     result = GenerationResult("hi", input_tokens=7.0, output_tokens=True)  # type: ignore[arg-type]  # a server's JSON

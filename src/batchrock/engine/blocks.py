@@ -63,10 +63,10 @@ class RecordBlock:
         self.problems = problems  # one per record, None for each that can run; None: they all can
         self.first_key = first_key  # its first record's key in the job (record_key); the next ones follow
 
-    def runnable_keys(self) -> list[int]:
-        """The keys of the records that can run (what an answer's id is made from)."""
+    def runnable_keys(self) -> Sequence[int]:
+        """The keys of the records that can run (what an answer's id is made from): a range when they all can."""
         keys = range(self.first_key, self.first_key + len(self.ids))
-        return list(keys) if self.problems is None else self._runnable(list(keys))
+        return keys if self.problems is None else self._runnable(list(keys))
 
     def runnable_ids(self) -> list[str]:
         return self.ids if self.problems is None else self._runnable(self.ids)

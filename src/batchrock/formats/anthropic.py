@@ -6,10 +6,10 @@ import functools
 import re
 from collections.abc import Sequence
 from itertools import repeat
-from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec.structs import astuple
 
 from batchrock.backends.base import GenerationRequest, GenerationResult, Message, RequestKind
 from batchrock.catalog import bare_model_id
@@ -51,10 +51,8 @@ def anthropic_model_name(model_id: str) -> str:
     return re.sub(r"-v\d+(:\d+)?$", "", name)
 
 
-_TEXT = attrgetter("text")
-# Enum members hash in Python; their values are plain strings, read in C
-_STOP_VALUE, _STOP_SEQUENCE = attrgetter("stop_reason._value_"), attrgetter("stop_sequence")
-_TOKENS_IN, _TOKENS_OUT = attrgetter("input_tokens"), attrgetter("output_tokens")
+# A StopReason hashes in Python (it is an Enum); added to "" it is the plain string of its value, in C
+_PLAIN = "".__add__
 _STOP_NAMES = {reason.value: name for reason, name in STOP_REASONS.items()}
 
 
@@ -62,7 +60,24 @@ def _message_ids(keys: Sequence[int]) -> list[str]:
     """``msg_bdrk_`` and the record's key in 24 hex digits (the job id's CRC, the file's index and
     the record's number): the same for the same record of the same job however often it runs, so
     a re-run writes the same line, and different for any two records of the job."""
+    if isinstance(keys, range) and keys.step == 1:
+        return _consecutive_ids(keys.start, keys.stop)
     return list(map("msg_bdrk_".__add__, map(bytes.hex, map(int.to_bytes, keys, repeat(12)))))
+
+
+_LOW_DIGITS = [f"{low:03x}" for low in range(0x1000)]  # a key's last three hex digits
+
+
+def _consecutive_ids(first: int, stop: int) -> list[str]:
+    """The ids of keys ``first`` to ``stop`` - 1, as ``_message_ids`` spells them: a run of keys
+    shares all but its last three digits, so each id is one string added to a prefix."""
+    ids: list[str] = []
+    while first < stop:
+        high, low = divmod(first, 0x1000)
+        end = min(stop, (high + 1) * 0x1000)
+        ids += map(f"msg_bdrk_{high:021x}".__add__, _LOW_DIGITS[low:low + end - first])
+        first = end
+    return ids
 
 
 class _AnswerContent(msgspec.Struct, array_like=True, gc=False):
@@ -190,8 +205,10 @@ class AnthropicMessages:
     def render_many(self, requests: Sequence[GenerationRequest], results: Sequence[GenerationResult],
                     model_id: str, keys: Sequence[int]) -> list[MessagesAnswer]:
         """Each request's answer, built a field at a time for all (in C's loops: no frame per record)."""
-        texts = list(map(_TEXT, results))
+        if not results:
+            return []
+        texts, reasons, sequences, tokens_in, tokens_out, _embeddings = zip(*map(astuple, results), strict=True)
         return list(map(MessagesAnswer, _message_ids(keys), repeat("message"), repeat("assistant"),
                         repeat(anthropic_model_name(model_id)), map(_AnswerContent, map(_TextBlock, texts)),
-                        map(_STOP_NAMES.__getitem__, map(_STOP_VALUE, results)), map(_STOP_SEQUENCE, results),
-                        map(_Usage, map(_TOKENS_IN, results), map(_TOKENS_OUT, results))))
+                        map(_STOP_NAMES.__getitem__, map(_PLAIN, reasons)), sequences,
+                        map(_Usage, tokens_in, tokens_out)))
