@@ -28,7 +28,10 @@ class RequestKind(str, Enum):
 
 # gc=False: made per record, immutable and holding only strings, numbers and tuples, these can
 # never be part of a reference cycle, so the collector need not track them
-class Message(msgspec.Struct, frozen=True, gc=False):
+class Message(msgspec.Struct, frozen=True, gc=False, rename={"text": "content"}):
+    """A turn, encoded as the chat APIs spell one (``{"role", "content"}``): a turn whose content is a
+    plain string decodes straight into one."""
+
     role: str  # "user" | "assistant"
     text: str
 

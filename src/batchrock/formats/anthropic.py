@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Annotated, Any, Literal
 
@@ -132,9 +132,26 @@ class _Body(msgspec.Struct, gc=False):
     stop_sequences: Annotated[list[str], msgspec.Meta(max_length=8191)] | None = None
 
 
+class _PlainBody(msgspec.Struct, gc=False):
+    """A well-formed request whose turns and system prompt are plain strings, as most are: its turns
+    decode straight into the backend's Messages, with nothing rebuilt per record."""
+
+    anthropic_version: str
+    messages: Annotated[tuple[Message, ...], msgspec.Meta(min_length=1)]
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=200_000)]
+    system: str | None = None
+    temperature: _Unit | None = None
+    top_p: _Unit | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=0, le=500)] | None = None
+    stop_sequences: Annotated[tuple[str, ...], msgspec.Meta(max_length=8191)] = ()
+
+
 _BODY = msgspec.json.Decoder(_Body)
 _BODIES = msgspec.json.Decoder(list[_Body])
+_PLAIN_BODY = msgspec.json.Decoder(_PlainBody)
+_PLAIN_BODIES = msgspec.json.Decoder(list[_PlainBody])
 _CHAT = RequestKind.CHAT  # looking up an Enum member costs more than a global, on this per-record path
+_ROLES = frozenset(("user", "assistant"))
 
 
 def _joined(content: _Content) -> str:
@@ -161,24 +178,50 @@ def _request_of(body: _Body, temperature: float | None = None, top_p: float | No
                              top_p if body.top_p is None else body.top_p, body.top_k, stops, seed=seed)
 
 
+def _plain_request_of(body: _PlainBody, temperature: float | None = None, top_p: float | None = None,
+                      seed: int | None = None) -> GenerationRequest | None:
+    """``_request_of`` for a plain body: its turns are the request's messages as they are."""
+    turns = body.messages
+    if body.anthropic_version[:8] != "bedrock-" or turns[0].role != "user":
+        return None
+    if len(turns) > 1 and not _ROLES.issuperset([turn.role for turn in turns]):
+        return None  # a role the API does not know: ``parse`` names it
+    return GenerationRequest(_CHAT, turns, body.system, None, body.max_tokens,
+                             temperature if body.temperature is None else body.temperature,
+                             top_p if body.top_p is None else body.top_p, body.top_k, body.stop_sequences, seed=seed)
+
+
+def _decoded(raws: Sequence[bytes]) -> tuple[list[_PlainBody] | list[_Body], Callable[..., GenerationRequest | None]]:
+    """The bodies (each raw one whole JSON value, joined with commas into an array of as many),
+    decoded plain where every one is, and how each becomes a request."""
+    joined = b"[" + b",".join(raws) + b"]"
+    try:
+        return _PLAIN_BODIES.decode(joined), _plain_request_of
+    except msgspec.MsgspecError:  # a turn with content blocks, or a body that is not valid at all
+        return _BODIES.decode(joined), _request_of
+
+
 class AnthropicMessages:
     name = "anthropic-messages"
 
     def decode(self, raw: bytes) -> GenerationRequest | None:
         """The fast path for a valid body (raises msgspec errors, or None, for anything ``parse`` must judge)."""
-        return _request_of(_BODY.decode(raw))
+        try:
+            return _plain_request_of(_PLAIN_BODY.decode(raw))
+        except msgspec.MsgspecError:  # content blocks, or not valid: the general decoder says which
+            return _request_of(_BODY.decode(raw))
 
     def decode_many(self, raws: Sequence[bytes],
                     sampled: SampledBlock | None = None) -> list[GenerationRequest | None] | None:
         """``decode`` of each body, in one call, completed with ``sampled``. Each raw must be one whole
         JSON value (a record's modelInput, as its line's decoder found it): joined with commas, they
         make an array of as many."""
-        bodies = _BODIES.decode(b"[" + b",".join(raws) + b"]")
+        bodies, request_of = _decoded(raws)
         if len(bodies) != len(raws):
             return None
         if sampled is None:
-            return list(map(_request_of, bodies))
-        return list(map(_request_of, bodies, repeat(sampled.temperature), repeat(sampled.top_p), sampled.seeds))
+            return list(map(request_of, bodies))
+        return list(map(request_of, bodies, repeat(sampled.temperature), repeat(sampled.top_p), sampled.seeds))
 
     def parse(self, body: Any) -> GenerationRequest:
         body = require_object(body)
