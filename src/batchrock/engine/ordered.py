@@ -37,7 +37,8 @@ class Written(msgspec.Struct, frozen=True, gc=False):
 class OrderedOutput:
     def __init__(self, progress: FileProgress) -> None:
         self.progress = progress  # as last committed
-        self.buffer = bytearray()
+        self.pieces: list[bytes] = []  # the lines written since the last part, a slot's at a time (joined only
+        self.size = 0                  # when a part is written, off the event loop); their bytes
         self.offset = progress.input_offset
         self._slots = 0
         self._written = 0
@@ -71,13 +72,24 @@ class OrderedOutput:
         self.offset = outcome.end
         if outcome.line is None:
             return
-        self.buffer += outcome.line
+        self.pieces.append(outcome.line)
+        self.size += len(outcome.line)
         self._records += outcome.records
         self._success += outcome.success
         self._errors += outcome.records - outcome.success
         if outcome.success:  # tokens count for the records that succeeded
             self._input_tokens += outcome.input_tokens
             self._output_tokens += outcome.output_tokens
+
+    @property
+    def buffer(self) -> bytes:
+        """The lines written since the last part, as one string."""
+        return b"".join(self.pieces)
+
+    def take(self) -> list[bytes]:
+        """Hand over the lines written since the last part (to go into the next one), and start afresh."""
+        pieces, self.pieces, self.size = self.pieces, [], 0
+        return pieces
 
     def snapshot(self) -> FileProgress:
         """The committed progress plus the lines written since (not yet in a part)."""
@@ -86,9 +98,9 @@ class OrderedOutput:
         return self.progress.with_counts(self.progress.counts + written)
 
     def committed(self, progress: FileProgress) -> None:
-        """The buffer went into a part recorded by ``progress``."""
+        """The lines taken went into a part recorded by ``progress``."""
         self.progress = progress
-        self.buffer.clear()
+        self.pieces, self.size = [], 0
         self._records = self._success = self._errors = self._input_tokens = self._output_tokens = 0
 
 

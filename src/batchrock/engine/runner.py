@@ -149,7 +149,7 @@ class JobRunner:
         if halt is Halt.SHUTDOWN:
             self._commit(index, output)
             return halt
-        self._finish_file(index, output.snapshot(), output.buffer, output.offset)
+        self._finish_file(index, output.snapshot(), output.take(), output.offset)
         return halt
 
     async def _admit_all(self, index: int, blocks: Iterator[tuple[list[bytes], int]], output: OrderedOutput,
@@ -195,7 +195,7 @@ class JobRunner:
         whether the job must halt."""
         if self._pending is not None and self._pending.write.done():
             await self._settle()
-        if len(output.buffer) >= self.part_bytes:
+        if output.size >= self.part_bytes:
             await self._write_part(index, output)
         elif (now := time.monotonic()) >= self._next_publish:
             self._next_publish = now + self.deps.config.progress_seconds
@@ -209,7 +209,7 @@ class JobRunner:
         """Compose the output of files a crashed run left part-way, from the parts it committed."""
         for index, progress in enumerate(self.files):
             if progress.parts and not progress.done:
-                self._finish_file(index, progress, bytearray(), progress.input_offset)
+                self._finish_file(index, progress, [], progress.input_offset)
 
     def _halt_requested(self) -> bool:
         return self.deps.shutdown.is_set() or self.lease.lost or self._halt_reason() is not None
@@ -220,18 +220,18 @@ class JobRunner:
         await self._settle()
         key, progress = self._with_next_part(output.snapshot())
         progress = replace(progress, input_offset=output.offset)
-        data, output.buffer = output.buffer, bytearray()  # handed to the writer whole, not copied
+        pieces = output.take()  # handed to the writer, which joins them
         output.committed(progress)
         files = list(self.files)
         files[index] = progress
-        write = asyncio.ensure_future(asyncio.to_thread(self._store_part, key, data, progress,
+        write = asyncio.ensure_future(asyncio.to_thread(self._store_part, key, pieces, progress,
                                                         total_counts(files, self.job.counts.total)))
         self._pending = PendingPart(index, progress, write)
 
-    def _store_part(self, key: str, data: bytearray, progress: FileProgress, counts: RecordCounts) -> bool:
-        """In a thread: write the part, then the checkpoint that lists it (its commit and fsync
-        off the event loop too); False when the lease was lost."""
-        self.deps.objects.put_object(self.bucket, key, data, self.kms_key_id)
+    def _store_part(self, key: str, pieces: list[bytes], progress: FileProgress, counts: RecordCounts) -> bool:
+        """In a thread: write the part (its lines joined there, not on the event loop), then the
+        checkpoint that lists it (its commit and fsync off the event loop too); False when the lease was lost."""
+        self.deps.objects.put_object(self.bucket, key, b"".join(pieces), self.kms_key_id)
         if not self.deps.store.checkpoint(self.lease.lease, progress, counts, self.deps.clock.now()):
             return False
         precompose = getattr(self.deps.objects, "precompose", None)  # copy the committed parts ahead of the compose
@@ -258,14 +258,13 @@ class JobRunner:
 
     def _commit(self, index: int, output: OrderedOutput) -> None:
         """The written prefix becomes a part, checkpointed with the input offset it reaches."""
-        output.committed(self._commit_part(index, output.snapshot(), output.buffer, output.offset))
+        output.committed(self._commit_part(index, output.snapshot(), output.take(), output.offset))
 
-    def _commit_part(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> FileProgress:
-        if buffer:
+    def _commit_part(self, index: int, progress: FileProgress, pieces: list[bytes], offset: int) -> FileProgress:
+        if pieces:
             key, with_part = self._with_next_part(progress)
-            self.deps.objects.put_object(self.bucket, key, buffer, self.kms_key_id)  # written before it is cleared
+            self.deps.objects.put_object(self.bucket, key, b"".join(pieces), self.kms_key_id)
             progress = with_part
-            buffer.clear()
         return self._save(index, replace(progress, input_offset=offset))
 
     def _with_next_part(self, progress: FileProgress) -> tuple[str, FileProgress]:
@@ -274,9 +273,9 @@ class JobRunner:
         key = part_key(self.output, self.job.job_id, progress.file_index, self.lease.lease.epoch, len(progress.parts) + 1)
         return key, replace(progress, parts=(*progress.parts, key))
 
-    def _finish_file(self, index: int, progress: FileProgress, buffer: bytearray, offset: int) -> None:
+    def _finish_file(self, index: int, progress: FileProgress, pieces: list[bytes], offset: int) -> None:
         """Commit what is buffered and compose the file's output object (also when the job halts)."""
-        progress = self._commit_part(index, progress, buffer, offset)
+        progress = self._commit_part(index, progress, pieces, offset)
         self.lease.ensure()
         self.deps.objects.compose(self.bucket, progress.output_key, list(progress.parts), self.kms_key_id)
         self._save(index, replace(progress, done=True))

@@ -74,7 +74,7 @@ class ShardRun:
         finally:
             await flight.cancel()
         output_bucket = Location.parse(self.job.spec.output_config.s3_uri).bucket
-        self.objects.put_object(output_bucket, self.task.output_key, bytes(self.output.buffer),
+        self.objects.put_object(output_bucket, self.task.output_key, self.output.buffer,
                                 self.job.spec.output_config.s3_encryption_key_id)
         return self.counts()
 
