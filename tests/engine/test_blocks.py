@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchrock.backends.base import BackendError, GenerationRequest, GenerationResult, RequestKind, StopReason
-from batchrock.engine.blocks import RecordBlock, line_blocks, record_key
+from batchrock.engine.blocks import RecordBlock, record_key
+from batchrock.engine.lines import LineBlock, line_blocks
 from batchrock.engine.validate import examine_block, examine_record
 from batchrock.formats.anthropic import AnthropicMessages
 from batchrock.formats.base import STOP_REASONS, FormatError, requests_from_json
@@ -94,7 +95,8 @@ def test_a_block_is_examined_as_its_lines_are_one_by_one(blocks: list[list[bytes
     sampling = Sampling(MODEL, "job é") if sampled else None
     number = 0
     for block in blocks:
-        examined = examine_block("job", 0, block, number, AnthropicMessages(), seen_by_block, limit, sampling)
+        examined = examine_block("job", 0, LineBlock.of(block), number, AnthropicMessages(), seen_by_block, limit,
+                                 sampling)
         expected = outcomes_one_by_one(block, number, seen_by_line, limit, sampling)
         assert outcomes_of(examined) == expected
         number += len(expected)
@@ -210,20 +212,30 @@ def test_read_line_blocks_gives_the_lines_whatever_the_chunks_cut(pieces: list[b
     assert not blocks or blocks[-1][1] == data.endswith(b"\n") or not data
 
 
-def test_line_blocks_end_where_read_lines_ends_each_block() -> None:
-    data = b"a\n\nbb\nccc\r\n\n" * 5 + b"last"
-    ends = [end for _line, end in read_lines(io.BytesIO(data[3:]), 3)]
-    blocks = list(line_blocks(io.BytesIO(data[3:]), 3, 4))
-    assert [line for block, _end in blocks for line in block] == data[3:].split(b"\n")
-    assert max(len(block) for block, _end in blocks) == 4
-    last_lines = [sum(len(block) for block, _end in blocks[:count + 1]) - 1 for count in range(len(blocks))]
-    assert [end for _block, end in blocks] == [ends[index] for index in last_lines]
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"{}", b"a", b"bb", b"", b"  ", b"c\r", b"\t"]), max_size=40), st.booleans(),
+       st.integers(1, 5), st.integers(0, 3))
+def test_line_blocks_hold_the_lines_and_records_read_lines_finds(pieces: list[bytes], ends_with_newline: bool,
+                                                                 size: int, start: int) -> None:
+    """Blocks of ``size`` records cover every line once, in order (blank lines go with the block
+    after them), each ends where read_lines says its last line ends, and a block's bound holds
+    each of its record lines."""
+    data = b"\n".join(pieces) + (b"\n" if ends_with_newline and pieces else b"")
+    data = b"x" * start + data  # the stream starts at ``start``
+    blocks = list(line_blocks(io.BytesIO(data[start:]), start, size))
+    lines = [line for block, _end in blocks for line in block.lines()]
+    assert lines == [line for line, _end in read_lines(io.BytesIO(data[start:]), start)]
+    ends = {end for _line, end in read_lines(io.BytesIO(data[start:]), start)} | {start}
+    assert all(end in ends for _block, end in blocks) and (not blocks or blocks[-1][1] == len(data))
+    for block, _end in blocks:
+        records = [line for line in block.lines() if line.strip()]
+        assert block.records == len(records) <= size and all(len(line) <= block.longest for line in records)
 
 
 def test_a_block_writes_each_record_line_as_it_would_alone() -> None:
     good = orjson.dumps({"recordId": "ok", "modelInput": GOOD_BODY})
-    block = examine_block("job", 0, [good, b"oops", good.replace(b'"ok"', b'"no"'), b""], 0, AnthropicMessages(),
-                          set(), 1 << 20)
+    block = examine_block("job", 0, LineBlock.of([good, b"oops", good.replace(b'"ok"', b'"no"'), b""]), 0,
+                          AnthropicMessages(), set(), 1 << 20)
     assert block.problems is not None and len(block.requests) == 2
     answers: list[GenerationResult | BackendError] = [GenerationResult("fine", input_tokens=3, output_tokens=4),
                                                       BackendError("down", status=503)]

@@ -1,7 +1,8 @@
 """A file's records a block at a time: examined together, answered by one backend call, and
 written as one reorder slot.
 
-A block is as many input lines as the backend takes per call. Its records are examined together
+A block holds as many records as the backend takes per call (engine/lines.py reads them). Its
+records are examined together
 (``validate.examine_block``), the ones that can run go to the backend in one call, and its
 output lines are made in one pass when the call returns (one msgspec call encodes them all): a
 record costs a few list items, not a task, a reorder slot and a halt check of its own.
@@ -10,9 +11,9 @@ record costs a few list items, not a task, a reorder slot and a halt check of it
 from __future__ import annotations
 
 import zlib
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from operator import attrgetter
-from typing import BinaryIO, TypeVar, cast
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -20,7 +21,6 @@ from batchrock.backends.base import BackendError, GenerationRequest, GenerationR
 from batchrock.engine.ordered import Written
 from batchrock.engine.records import Answered, Failed, failed, output_lines
 from batchrock.formats.base import Renderer
-from batchrock.storage.base import read_line_blocks
 
 Answer = GenerationResult | BackendError
 _T = TypeVar("_T")
@@ -36,17 +36,6 @@ def record_key(job_id: str, file_index: int, number: int) -> int:
 def all_results(answers: Sequence[Answer]) -> bool:
     """Whether every answer is a result (no error), counted in C: every call asks."""
     return list(map(type, answers)).count(GenerationResult) == len(answers)
-
-
-def line_blocks(stream: BinaryIO, start: int, size: int) -> Generator[tuple[list[bytes], int], None, None]:
-    """The stream's lines (from offset ``start``), ``size`` at a time, each block with the input
-    offset just after its last line."""
-    offset = start
-    for lines, terminated in read_line_blocks(stream):
-        for first in range(0, len(lines), size):
-            block = lines[first:first + size]
-            offset += sum(map(len, block)) + (len(block) if terminated else 0)
-            yield block, offset
 
 
 class RecordBlock:

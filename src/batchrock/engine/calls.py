@@ -23,6 +23,7 @@ from batchrock.backoff import backoff, jittered
 from batchrock.catalog import bare_model_id
 from batchrock.engine.blocks import RecordBlock, all_results
 from batchrock.engine.config import EngineConfig
+from batchrock.engine.lines import LineBlock
 from batchrock.engine.ordered import OrderedOutput
 from batchrock.engine.validate import examine_block
 from batchrock.formats.base import Format, renderer_of
@@ -51,7 +52,7 @@ class BlockWork:
         self.sampling = Sampling(bare_model_id(job.spec.model_id), job.spec.job_name)
         self.caller = caller
 
-    def examine(self, file_index: int, lines: list[bytes], number: int, seen: set[str]) -> RecordBlock:
+    def examine(self, file_index: int, lines: LineBlock, number: int, seen: set[str]) -> RecordBlock:
         """The block's records (``number``: the records of the file before it), its runnable ones'
         requests completed with the job's sampling."""
         return examine_block(self.job_id, file_index, lines, number, self.fmt, seen,

@@ -33,7 +33,7 @@ class InputRecord(msgspec.Struct, frozen=True, gc=False):
         return self.problem is None
 
 
-class _Envelope(msgspec.Struct, gc=False):  # decoded, never changed: no cycle, so nothing for the collector
+class Envelope(msgspec.Struct, gc=False):  # decoded, never changed: no cycle, so nothing for the collector
     modelInput: msgspec.Raw
     recordId: str | None = None
 
@@ -59,7 +59,7 @@ class Failed(msgspec.Struct, gc=False):
     error: RecordError
 
 
-_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_ENVELOPE = msgspec.json.Decoder(Envelope)
 _LINES = msgspec.json.Encoder()
 
 
@@ -113,13 +113,15 @@ def _raw(value: Any) -> msgspec.Raw:
     return msgspec.Raw(orjson.dumps(value))
 
 
-def decode_envelopes(lines: list[bytes]) -> list[_Envelope] | None:
-    """Every line's envelope, as ``parse_line`` decodes it; None when a line is not a well-formed
-    record (the caller then goes line by line, to name what is wrong)."""
+def decode_envelope_lines(data: bytes | memoryview, count: int) -> list[Envelope] | None:
+    """The envelopes of whole lines (blank ones hold none), as ``parse_line`` decodes each, in one
+    call; None unless there are ``count`` and each line is a well-formed record (the caller then
+    goes line by line, to name what is wrong)."""
     try:
-        return list(map(_ENVELOPE.decode, lines))
+        envelopes = _ENVELOPE.decode_lines(data)
     except msgspec.MsgspecError:
         return None
+    return envelopes if len(envelopes) == count else None  # two values on one line are not one record
 
 
 def is_blank(line: bytes) -> bool:

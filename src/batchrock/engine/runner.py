@@ -3,7 +3,7 @@
 A window of records is in flight at once (the backend's ``max_in_flight``): a call that
 finishes frees its records' places for the next at once, whatever the others are doing, and a
 reorder buffer writes the results in input order (engine/ordered.py). The file is read a block
-of lines at a time, as many as the backend takes per call (``requests_per_call``: one for a
+of records at a time (engine/lines.py), as many as the backend takes per call (``requests_per_call``: one for a
 server that answers each request on its own; an embedding model or the zero-cost echo batch
 their calls themselves): a block's records are examined together, its runnable ones go to the
 backend in one call, an asyncio task, and its output lines fill one reorder slot
@@ -34,11 +34,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from batchrock.backends.base import Backend
-from batchrock.engine.blocks import line_blocks
 from batchrock.engine.calls import BackendCaller, BlockCall, BlockWork
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import ids_before, part_key
 from batchrock.engine.lease import HeldLease, LeaseLost
+from batchrock.engine.lines import LineBlock, line_blocks
 from batchrock.engine.ordered import Flight, OrderedOutput
 from batchrock.formats.base import Format
 from batchrock.jobs.clock import Clock
@@ -152,7 +152,7 @@ class JobRunner:
         self._finish_file(index, output.snapshot(), output.take(), output.offset)
         return halt
 
-    async def _admit_all(self, index: int, blocks: Iterator[tuple[list[bytes], int]], output: OrderedOutput,
+    async def _admit_all(self, index: int, blocks: Iterator[tuple[LineBlock, int]], output: OrderedOutput,
                          flight: Flight, seen: set[str]) -> Halt | None:
         """Start every block of the file in order, as the window and the reorder buffer allow."""
         progress = self.files[index]

@@ -16,9 +16,9 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from batchrock.backends.base import Backend
-from batchrock.engine.blocks import line_blocks
 from batchrock.engine.calls import BackendCaller, BlockCall, BlockWork
 from batchrock.engine.config import EngineConfig
+from batchrock.engine.lines import LineBlock, line_blocks
 from batchrock.engine.ordered import Flight, OrderedOutput
 from batchrock.engine.runner import InputChanged
 from batchrock.formats.base import Format
@@ -78,7 +78,7 @@ class ShardRun:
                                 self.job.spec.output_config.s3_encryption_key_id)
         return self.counts()
 
-    def _blocks(self) -> Generator[tuple[list[bytes], int], None, None]:
+    def _blocks(self) -> Generator[tuple[LineBlock, int], None, None]:
         shard, bucket = self.task.shard, Location.parse(self.job.spec.input_config.s3_uri).bucket
         stream = self.objects.open_read(bucket, self.task.input_key, shard.start)
         return line_blocks(byte_range(stream, shard.end - shard.start), shard.start, self.caller.call_size)

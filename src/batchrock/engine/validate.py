@@ -19,7 +19,8 @@ from batchrock.backends.base import GenerationRequest
 from batchrock.engine.blocks import RecordBlock, record_key
 from batchrock.engine.config import EngineConfig
 from batchrock.engine.inputs import input_objects, output_key
-from batchrock.engine.records import InputRecord, decode_envelopes, generated_record_id, is_blank, parse_line
+from batchrock.engine.lines import LineBlock
+from batchrock.engine.records import InputRecord, generated_record_id, is_blank, parse_line
 from batchrock.engine.shards import ShardCutter
 from batchrock.formats.base import Format, FormatError, request_from_json, requests_from_json
 from batchrock.formats.sampling import Sampling
@@ -143,7 +144,7 @@ def examine_record(job_id: str, file_index: int, line: bytes, number: int, fmt: 
         return record, None, f"modelInput: {error}"
 
 
-def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format, seen: set[str],
+def examine_block(job_id: str, file_index: int, lines: LineBlock, number: int, fmt: Format, seen: set[str],
                   max_record_bytes: int, sampling: Sampling | None = None) -> RecordBlock:
     """``examine_record`` for each line of a block (blank lines hold no record), the requests
     completed with ``sampling``; ``number``: the records before the block. A block of well-formed
@@ -153,7 +154,7 @@ def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int,
     if block is not None:
         return block
     ids, inputs, requests, problems, first = [], [], [], [], number + 1
-    for line in lines:
+    for line in lines.lines():
         if is_blank(line):
             continue
         number += 1
@@ -167,13 +168,13 @@ def examine_block(job_id: str, file_index: int, lines: list[bytes], number: int,
                        record_key(job_id, file_index, first))
 
 
-def _examine_well_formed(job_id: str, file_index: int, lines: list[bytes], number: int, fmt: Format,
+def _examine_well_formed(job_id: str, file_index: int, lines: LineBlock, number: int, fmt: Format,
                          seen: set[str], max_record_bytes: int, sampling: Sampling | None) -> RecordBlock | None:
     """The block examined whole, or None unless each line is a record within the size limit, with
     a recordId (given or generated) that is not empty and not seen before."""
-    if not lines or max(map(len, lines)) > max_record_bytes:
+    if not lines.records or lines.longest > max_record_bytes:
         return None
-    envelopes = decode_envelopes(lines)
+    envelopes = lines.envelopes()
     if envelopes is None:
         return None
     ids = _record_ids(job_id, file_index, number, list(map(_RECORD_ID, envelopes)))
