@@ -2,10 +2,10 @@
 written as one reorder slot.
 
 A block holds as many records as the backend takes per call (engine/lines.py reads them). Its
-records are examined together
-(``validate.examine_block``), the ones that can run go to the backend in one call, and its
-output lines are made in one pass when the call returns (one msgspec call encodes them all): a
-record costs a few list items, not a task, a reorder slot and a halt check of its own.
+records are examined together (``validate.examine_block``), the ones that can run go to the
+backend in one call, and its output lines are made in one pass when the call returns (one
+msgspec call encodes them all): a record costs a few list items, not a task, a reorder slot and
+a halt check of its own.
 """
 
 from __future__ import annotations
