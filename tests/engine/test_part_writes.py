@@ -101,3 +101,22 @@ def test_a_part_is_checkpointed_once_written_while_the_records_after_it_go_on(tm
     lines = read_output_lines(tmp_path / "buckets/bucket/out" / job.job_id / "a.jsonl.out")
     assert [line["recordId"] for line in lines] == [row["recordId"] for row in rows]
     store.close()
+
+
+def test_the_writer_thread_is_handed_the_gil_within_half_a_millisecond() -> None:
+    """Each of the writer's system calls ends by taking the GIL back from the busy event loop: the
+    process's switch interval is made no longer than ``GIL_SWITCH_SECONDS``, and a shorter one stays."""
+    import sys
+
+    from batchrock.engine.runner import GIL_SWITCH_SECONDS, hand_over_the_gil_sooner
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        hand_over_the_gil_sooner()
+        assert sys.getswitchinterval() <= GIL_SWITCH_SECONDS
+        sys.setswitchinterval(GIL_SWITCH_SECONDS / 5)
+        hand_over_the_gil_sooner()
+        assert sys.getswitchinterval() < GIL_SWITCH_SECONDS
+    finally:
+        sys.setswitchinterval(before)

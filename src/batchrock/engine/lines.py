@@ -58,7 +58,8 @@ def line_blocks(stream: BinaryIO, start: int, size: int) -> Generator[tuple[Line
         cuts = [*ends[size - 1:-1:size].tolist(), len(chunk)]
         view, previous = memoryview(chunk), 0
         for place, cut in enumerate(cuts):
-            records = spans[place * size:(place + 1) * size]
-            yield LineBlock(view[previous:cut], len(records), int(records.max()) if len(records) else 0), offset + cut
+            block_spans = spans[place * size:(place + 1) * size]
+            longest = int(block_spans.max()) if len(block_spans) else 0
+            yield LineBlock(view[previous:cut], len(block_spans), longest), offset + cut
             previous = cut
         offset += len(chunk)

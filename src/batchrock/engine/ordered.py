@@ -98,9 +98,8 @@ class OrderedOutput:
         return self.progress.with_counts(self.progress.counts + written)
 
     def committed(self, progress: FileProgress) -> None:
-        """The lines taken went into a part recorded by ``progress``."""
+        """The lines taken (``take``) went into a part recorded by ``progress``."""
         self.progress = progress
-        self.pieces, self.size = [], 0
         self._records = self._success = self._errors = self._input_tokens = self._output_tokens = 0
 
 

@@ -5,9 +5,9 @@ finishes frees its records' places for the next at once, whatever the others are
 reorder buffer writes the results in input order (engine/ordered.py). The file is read a block
 of records at a time (engine/lines.py), as many as the backend takes per call
 (``requests_per_call``: one for a server that answers each request on its own; an embedding
-model or the zero-cost echo batch their calls themselves): a block's records are examined together, its runnable ones go to the
-backend in one call, an asyncio task, and its output lines fill one reorder slot
-(engine/blocks.py).
+model or the zero-cost echo batch their calls themselves): a block's records are examined
+together, its runnable ones go to the backend in one call, an asyncio task, and its output lines
+fill one reorder slot (engine/blocks.py).
 
 Output lines are buffered; when the buffer reaches a part's size it is written as a part
 object of its own, named by the writer's lease epoch, and a checkpoint records, in one
