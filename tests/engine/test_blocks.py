@@ -66,6 +66,12 @@ def lines(draw: Any) -> bytes:
     return orjson.dumps(envelope)
 
 
+def block_of(lines: list[bytes]) -> LineBlock:
+    """The block of these lines (none holding a newline), as line_blocks would cut it."""
+    return LineBlock(b"".join(line + b"\n" for line in lines), sum(1 for line in lines if line.strip()),
+                     max(map(len, lines), default=0))
+
+
 def outcomes_one_by_one(block: list[bytes], number: int, seen: set[str], limit: int,
                         sampling: Sampling | None) -> list[tuple[Any, ...]]:
     found = []
@@ -95,7 +101,7 @@ def test_a_block_is_examined_as_its_lines_are_one_by_one(blocks: list[list[bytes
     sampling = Sampling(MODEL, "job é") if sampled else None
     number = 0
     for block in blocks:
-        examined = examine_block("job", 0, LineBlock.of(block), number, AnthropicMessages(), seen_by_block, limit,
+        examined = examine_block("job", 0, block_of(block), number, AnthropicMessages(), seen_by_block, limit,
                                  sampling)
         expected = outcomes_one_by_one(block, number, seen_by_line, limit, sampling)
         assert outcomes_of(examined) == expected
@@ -234,7 +240,7 @@ def test_line_blocks_hold_the_lines_and_records_read_lines_finds(pieces: list[by
 
 def test_a_block_writes_each_record_line_as_it_would_alone() -> None:
     good = orjson.dumps({"recordId": "ok", "modelInput": GOOD_BODY})
-    block = examine_block("job", 0, LineBlock.of([good, b"oops", good.replace(b'"ok"', b'"no"'), b""]), 0,
+    block = examine_block("job", 0, block_of([good, b"oops", good.replace(b'"ok"', b'"no"'), b""]), 0,
                           AnthropicMessages(), set(), 1 << 20)
     assert block.problems is not None and len(block.requests) == 2
     answers: list[GenerationResult | BackendError] = [GenerationResult("fine", input_tokens=3, output_tokens=4),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import BinaryIO
 
-from batchrock.engine.records import Envelope, decode_envelope_lines, is_blank
+from batchrock.engine.records import Envelope, decode_envelope_lines
 from batchrock.engine.shards import record_ends
 from batchrock.storage.base import read_line_chunks
 
@@ -27,12 +27,6 @@ class LineBlock:
         self.data = data
         self.records = records
         self.longest = longest
-
-    @classmethod
-    def of(cls, lines: list[bytes]) -> LineBlock:
-        """The block of these lines (none holding a newline)."""
-        return cls(b"".join(line + b"\n" for line in lines), sum(not is_blank(line) for line in lines),
-                   max(map(len, lines), default=0))
 
     def lines(self) -> list[bytes]:
         """Every line, blank or not, without its newline."""

@@ -178,11 +178,12 @@ def _examine_well_formed(job_id: str, file_index: int, lines: LineBlock, number:
     if envelopes is None:
         return None
     ids = _record_ids(job_id, file_index, number, list(map(_RECORD_ID, envelopes)))
-    if "" in seen or not seen.isdisjoint(ids):  # "" is never in ``seen``: an empty recordId is refused
+    if not seen.isdisjoint(ids):
         return None
     before = len(seen)
     seen.update(ids)
-    if len(seen) - before != len(ids) or "" in seen:  # a recordId twice in the block, or an empty one
+    # a recordId twice in the block, or an empty one ("" is never in ``seen`` before: it is refused)
+    if len(seen) - before != len(ids) or "" in seen:
         seen.difference_update(ids)  # none of them was there before
         return None
     inputs = list(map(_MODEL_INPUT, envelopes))
