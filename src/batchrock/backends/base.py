@@ -12,6 +12,7 @@ backend model, so a loaded model is shared across jobs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -113,6 +114,20 @@ class ContinuousBackend(Protocol):
 
     # One step of the model; the requests that ended in it. A failure fails requests, never raises.
     def step(self) -> list[tuple[Hashable, GenerationResult | BackendError]]: ...
+
+
+def through_slots(backend: ContinuousBackend, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
+    """A batch through a continuously batching backend's slots, each request taking one as soon as
+    one is free; the answers in the requests' order. The caller is the slots' one driver."""
+    results: dict[Hashable, GenerationResult | BackendError] = {}
+    waiting = deque(enumerate(requests))
+    while waiting or backend.busy:
+        while waiting and backend.free_slots():
+            index, request = waiting.popleft()
+            if (failed := backend.admit(index, request)) is not None:
+                results[index] = failed
+        results.update(backend.step())
+    return [results[index] for index in range(len(requests))]
 
 
 class PromptMode(str, Enum):

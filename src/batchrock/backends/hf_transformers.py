@@ -22,13 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal
 
 import msgspec
 
-from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind
+from batchrock.backends.base import (
+    BackendError,
+    BackendOptions,
+    GenerationRequest,
+    GenerationResult,
+    RequestKind,
+    through_slots,
+)
 from batchrock.backends.hf_slots import Admitted, Answers, ManagedSlots, PaddedSlots
 from batchrock.backends.text import render_prompt
 
@@ -109,17 +115,8 @@ class TransformersBackend:
         return await asyncio.to_thread(self._generate_all, list(requests))
 
     def _generate_all(self, requests: list[GenerationRequest]) -> list[Outcome]:
-        """A batch through the slots: each request takes a slot as soon as one is free."""
         with self._lock:
-            results: dict[Hashable, Outcome] = {}
-            waiting = deque(enumerate(requests))
-            while waiting or self.busy:
-                while waiting and self.free_slots():
-                    index, request = waiting.popleft()
-                    if (failed := self.admit(index, request)) is not None:
-                        results[index] = failed
-                results.update(self.step())
-            return [results[index] for index in range(len(requests))]
+            return through_slots(self, requests)
 
     @property
     def busy(self) -> bool:

@@ -25,11 +25,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from batchrock.backends.base import BackendError, BackendOptions, GenerationRequest, GenerationResult, RequestKind, StopReason
+from batchrock.backends.base import (
+    BackendError,
+    BackendOptions,
+    GenerationRequest,
+    GenerationResult,
+    RequestKind,
+    StopReason,
+    through_slots,
+)
 from batchrock.backends.text import before_stop, render_prompt
 
 _SEED = 1234
@@ -112,17 +119,8 @@ class LlamaCppBackend:
         return await asyncio.to_thread(self._generate_all, list(requests))
 
     def _generate_all(self, requests: list[GenerationRequest]) -> list[Outcome]:
-        """A batch through the slots: each request takes a slot as soon as one is free."""
         with self._lock:
-            results: dict[Hashable, Outcome] = {}
-            waiting = deque(enumerate(requests))
-            while waiting or self.busy:
-                while waiting and self.free_slots():
-                    index, request = waiting.popleft()
-                    if (failed := self.admit(index, request)) is not None:
-                        results[index] = failed
-                results.update(self.step())
-            return [results[index] for index in range(len(requests))]
+            return through_slots(self, requests)
 
     @property
     def busy(self) -> bool:
