@@ -7,8 +7,8 @@ manager where the installed transformers has one (``hf_slots.ManagedSlots``): up
 ``parallel`` requests (default 64) share each decode step, a request that ends leaves at once
 and the next takes its place, and long prompts are prefilled in chunks. Elsewhere, or with
 ``continuous = false``, what is admitted runs as left-padded ``generate`` batches
-(``hf_slots.PaddedSlots``). Set the model's ``max_in_flight`` to ``parallel`` so a job keeps the
-slots full.
+(``hf_slots.PaddedSlots``). Set the entry's ``max_in_flight`` to at least ``parallel`` (twice it
+keeps a request waiting for each slot that frees) so a job keeps the slots full.
 
 The model host drives it through ``admit`` / ``step`` / ``free_slots`` / ``busy``
 (``base.ContinuousBackend``), admitting requests as they arrive; ``generate`` runs a whole
