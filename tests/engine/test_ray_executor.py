@@ -125,8 +125,30 @@ def assert_complete(client: Any, arn: str, out: Path, count: int, server: Server
     assert not list(out.glob(".batchrock-parts/**/*.*"))
 
 
+def wait_for_both_replicas(cluster: RayCluster, start_them: Callable[[], object]) -> None:
+    """Run a first job, which starts a replica on each node, and wait until both have loaded the
+    model. A job's shards go to the replicas that are ready, so on a busy machine the one replica
+    that loaded first can run all of a small job's shards while the other is still loading."""
+    earlier = set(cluster.actors("ShardReplica"))  # an ended server's, on their way out
+
+    def both_idle() -> bool:
+        idle = {node for pid, (node, between_calls) in cluster.actors("ShardReplica").items()
+                if between_calls and pid not in earlier}
+        return idle == set(cluster.raylets())
+    start_them()
+    wait_until(both_idle, timeout=120, what="a loaded, idle replica on each node")
+
+
+def warm_up(server: ServerProcess, cluster: RayCluster) -> None:
+    def one_record_job() -> None:
+        client, arn, out = submit(server, 1)
+        assert_complete(client, arn, out, 1, server)
+    wait_for_both_replicas(cluster, one_record_job)
+
+
 def test_a_job_runs_its_shards_on_both_nodes(ray_server: Callable[[int], ServerProcess], cluster: RayCluster) -> None:
     server = ray_server(2)
+    warm_up(server, cluster)
     client, arn, out = submit(server, 16)
     assert_complete(client, arn, out, 16, server)
     shards = shards_of(server, arn)
@@ -188,6 +210,7 @@ def test_a_worker_runs_a_job_on_ray_over_s3(tmp_path: Path, cluster: RayCluster,
     s3.create_bucket(Bucket="ray-out")
     s3.put_object(Bucket="ray-in", Key="in/a.jsonl",
                   Body=b"".join(json.dumps(row).encode() + b"\n" for row in colour_rows(20)))
+    s3.put_object(Bucket="ray-in", Key="warm/a.jsonl", Body=json.dumps(colour_rows(1)[0]).encode() + b"\n")
     storage = ("--s3-endpoint-url", seaweed.url, "--catalog", str(catalog_file(tmp_path)))
     server = ServerProcess(tmp_path / "data", extra_args=("--no-worker", *storage), env=S3_ENV).start()
     log = tmp_path / "worker.log"
@@ -197,17 +220,22 @@ def test_a_worker_runs_a_job_on_ray_over_s3(tmp_path: Path, cluster: RayCluster,
                                   stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **S3_ENV})
     try:
         client = bedrock(server.url)
-        arn = create_job(client, "s3://ray-in/in/", "s3://ray-out/out/", model=MODEL)
-        job = wait_for(client, arn, timeout=180, watch=[server])
-        assert job["status"] == "Completed", (job.get("message"), log.read_text()[-3000:])
+
+        def run_job(prefix: str) -> str:
+            arn = create_job(client, f"s3://ray-in/{prefix}/", f"s3://ray-out/{prefix}/", model=MODEL)
+            job = wait_for(client, arn, timeout=180, watch=[server])
+            assert job["status"] == "Completed", (job.get("message"), log.read_text()[-3000:])
+            return arn
+        wait_for_both_replicas(cluster, lambda: run_job("warm"))
+        arn = run_job("in")
     finally:
         end_process(worker)
         server.stop()
     job_id = arn.rsplit("/", 1)[1]
-    body = s3.get_object(Bucket="ray-out", Key=f"out/{job_id}/a.jsonl.out")["Body"].read()
+    body = s3.get_object(Bucket="ray-out", Key=f"in/{job_id}/a.jsonl.out")["Body"].read()
     assert [json.loads(line)["recordId"] for line in body.splitlines()] == [f"R{i:04d}" for i in range(20)]
-    listed = [item["Key"] for item in s3.list_objects_v2(Bucket="ray-out", Prefix="out/").get("Contents", [])]
-    assert sorted(listed) == [f"out/{job_id}/a.jsonl.out", f"out/{job_id}/manifest.json.out"]
+    listed = [item["Key"] for item in s3.list_objects_v2(Bucket="ray-out", Prefix="in/").get("Contents", [])]
+    assert sorted(listed) == [f"in/{job_id}/a.jsonl.out", f"in/{job_id}/manifest.json.out"]
     shards = shards_of(server, arn)
     assert len(shards) == 7 and all(shard.state is ShardState.DONE for shard in shards)
     assert {shard.runner for shard in shards} == set(cluster.raylets())
@@ -217,6 +245,7 @@ def test_a_node_killed_mid_job_costs_only_its_shards(ray_server: Callable[[int],
                                                       cluster: RayCluster) -> None:
     head, second = list(cluster.raylets())
     server = ray_server(2)
+    warm_up(server, cluster)
     client, arn, out = submit(server, 24)
     wait_for_shards(server, arn, lambda shards: any(s.state is ShardState.DONE and s.runner == second for s in shards)
                     and any(s.state is not ShardState.DONE for s in shards))

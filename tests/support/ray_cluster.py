@@ -96,6 +96,18 @@ class RayCluster:
                 found.append((socket, node_id, pid))
         return {node_id: pid for _, node_id, pid in sorted(found)}
 
+    def actors(self, actor_class: str) -> dict[int, tuple[str, bool]]:
+        """pid -> (node id, between calls) of each process holding an ``actor_class`` actor. Ray
+        titles it ``ray::Class`` between calls and ``ray::Class.method`` while it runs one."""
+        processes, title = _processes(), f"ray::{actor_class}"
+        found = {}
+        for node_id, raylet in self.raylets().items():
+            for pid in _with_children({raylet}, processes):
+                command = processes.get(pid, (0, ""))[1].strip()
+                if command == title or command.startswith(f"{title}."):
+                    found[pid] = (node_id, command == title)
+        return found
+
     def kill_node(self, node_id: str) -> None:
         """SIGKILL a node's raylet and every process under it (its workers, the actors among them)."""
         kill_tree({self.raylets()[node_id]})
