@@ -30,6 +30,7 @@ def test_compose_appends_what_the_scratch_file_lacks(tmp_path: Path) -> None:
     store = store_with_parts(tmp_path, ("1-1", b"a\n"), ("1-2", b"bb\n"), ("1-3", b"ccc\n"))
     store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1"])
     store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2"])
+    store.wait_for_copies()
     assert [path.parent.name for path in scratch_files(tmp_path)] == ["00000"]
     store.compose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2", PARTS + "1-3"])
     assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\nbb\nccc\n"
@@ -48,11 +49,40 @@ def test_parts_of_another_owner_are_composed_from_themselves(tmp_path: Path) -> 
 def test_a_scratch_file_changed_behind_the_stores_back_is_not_used(tmp_path: Path) -> None:
     store = store_with_parts(tmp_path, ("1-1", b"a\n"), ("1-2", b"bb\n"))
     store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1"])
+    store.wait_for_copies()
     [scratch] = scratch_files(tmp_path)
     with open(scratch, "ab") as handle:
         handle.write(b"junk\n")
     store.compose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2"])
     assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\nbb\n"
+    assert scratch_files(tmp_path) == []
+
+
+def test_copies_run_in_the_background_and_the_compose_waits_for_them(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``precompose`` returns before its copy is done (the writer that committed a part goes on to
+    the next); ``compose`` waits for the copies queued for its object, then uses them."""
+    import threading
+
+    from batchrock.storage import local
+
+    release, appended = threading.Event(), []
+    real_append = local.append_file
+
+    def held_append(target: int, path: Path) -> None:
+        assert release.wait(10)
+        appended.append(path.name)
+        real_append(target, path)
+
+    store = store_with_parts(tmp_path, ("1-1", b"a\n"), ("1-2", b"bb\n"), ("1-3", b"ccc\n"))
+    monkeypatch.setattr(store._assemblies, "_append", held_append)
+    store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1"])
+    store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2"])
+    assert appended == []  # both returned with their copies still to come
+    threading.Timer(0.2, release.set).start()
+    store.compose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2", PARTS + "1-3"])
+    assert appended == ["1-1", "1-2"]  # it waited for the two queued copies (the last part it appends itself)
+    assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\nbb\nccc\n"
     assert scratch_files(tmp_path) == []
 
 
@@ -68,6 +98,7 @@ def test_a_hint_never_fails_and_a_missing_part_still_fails_the_compose(tmp_path:
 def test_a_scratch_file_a_crash_left_stays_in_the_parts_folder(tmp_path: Path) -> None:
     store = store_with_parts(tmp_path, ("1-1", b"a\n"), ("1-2", b"bb\n"))
     store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1"])
+    store.wait_for_copies()  # then the process died
     restarted = LocalObjectStore(tmp_path)  # the process died; a new one composes from the checkpoint
     restarted.compose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2"])
     assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\nbb\n"

@@ -179,7 +179,8 @@ class LocalObjectStore:
 
     def precompose(self, bucket: str, key: str, sources: list[str]) -> None:
         """A hint: ``key`` will be composed from ``sources`` and perhaps more after them; their
-        bytes are copied now (storage/local_assembly.py). It never fails: at worst it does nothing."""
+        bytes are copied in the background (storage/local_assembly.py). It never fails: at worst
+        it does nothing."""
         if not sources:
             return
         try:
@@ -189,7 +190,11 @@ class LocalObjectStore:
                 self._check_room(target, sum(path.stat().st_size for path in paths))
         except (OSError, StorageError):
             return
-        self._assemblies.extend(target, sources, paths)
+        self._assemblies.extend_later(target, sources, paths)
+
+    def wait_for_copies(self) -> None:
+        """Until the parts ``precompose`` queued so far are copied."""
+        self._assemblies.wait()
 
     def _complete(self, assembly: Assembly, target: Path, rest: list[Path]) -> None:
         """Append the parts the scratch file lacks, sync it and move it into place."""
