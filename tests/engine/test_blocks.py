@@ -22,7 +22,7 @@ from batchrock.formats.anthropic import AnthropicMessages
 from batchrock.formats.base import STOP_REASONS, FormatError, requests_from_json
 from batchrock.formats.sampling import Sampling, record_seed
 from batchrock.formats.titan_embed import TitanEmbedG1, TitanEmbedV2
-from batchrock.storage.base import read_line_blocks, read_lines
+from batchrock.storage.base import read_line_blocks, read_line_chunks, read_lines
 from tests.formats.test_fast_decode import anthropic_bodies, titan_v2_bodies
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -216,6 +216,19 @@ def test_read_line_blocks_gives_the_lines_whatever_the_chunks_cut(pieces: list[b
     assert lines == expected
     assert all(terminated for _block, terminated in blocks[:-1])
     assert not blocks or blocks[-1][1] == data.endswith(b"\n") or not data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"bb", b"", b"\n", b"\r\n", b"xyz\n", b"long line " * 3]), max_size=40),
+       st.integers(1, 9))
+def test_read_line_chunks_are_whole_lines_back_to_back(pieces: list[bytes], chunk: int) -> None:
+    """Views of the reads and the small chunks that join a line two reads cut: together the data,
+    each one whole lines (only the last may lack its newline), none empty."""
+    data = b"".join(pieces)
+    chunks = [(bytes(piece), terminated) for piece, terminated in read_line_chunks(io.BytesIO(data), chunk)]
+    assert b"".join(piece for piece, _terminated in chunks) == data
+    assert all(piece and piece.endswith(b"\n") and terminated for piece, terminated in chunks[:-1])
+    assert not chunks or chunks[-1][1] == chunks[-1][0].endswith(b"\n") == data.endswith(b"\n")
 
 
 @settings(max_examples=200, deadline=None)

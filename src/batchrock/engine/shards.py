@@ -27,7 +27,7 @@ class ShardCutter:
         self.shards: list[ShardProgress] = []
         self._start = self._first = self._records = self._offset = 0
 
-    def add(self, chunk: bytes, terminated: bool) -> int:
+    def add(self, chunk: bytes | memoryview, terminated: bool) -> int:
         """Take a chunk of whole lines (as ``read_line_chunks`` yields them); returns its records."""
         ends = record_ends(chunk, terminated)
         completing = self._first + self.shard_records - self._records - 1  # the record that completes a shard
@@ -56,7 +56,7 @@ class ShardCutter:
         self._start, self._first = offset, records
 
 
-def record_ends(chunk: bytes, terminated: bool) -> numpy.ndarray:
+def record_ends(chunk: bytes | memoryview, terminated: bool) -> numpy.ndarray:
     """The offset just after each record's line in a chunk of whole lines (a blank line, empty or
     only whitespace, holds no record). Found in numpy's loops over the bytes: a line at a time in
     Python would cost as much as a third of examining the records."""
@@ -69,7 +69,7 @@ def record_ends(chunk: bytes, terminated: bool) -> numpy.ndarray:
     starts = numpy.concatenate(([0], ends[:-1]))
     maybe_blank = data[starts] <= ord(" ")  # the line is empty, or starts with whitespace or a control byte
     for line in numpy.flatnonzero(maybe_blank):  # rare: each is looked at whole
-        maybe_blank[line] = not chunk[starts[line]:ends[line]].strip()
+        maybe_blank[line] = not bytes(chunk[starts[line]:ends[line]]).strip()
     return ends[~maybe_blank]
 
 

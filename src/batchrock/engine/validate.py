@@ -106,7 +106,7 @@ def _scan_file(job: Job, objects: ObjectStore, bucket: str, key: str, cutter: Sh
             records += cutter.add(chunk, terminated)
             if not looking or found:
                 continue
-            for line in chunk.split(b"\n"):
+            for line in bytes(chunk).split(b"\n"):
                 if found:
                     break
                 if is_blank(line):

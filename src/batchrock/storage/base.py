@@ -102,23 +102,31 @@ def read_line_blocks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tu
     only for a last line that has no newline."""
     with closing(read_line_chunks(stream, chunk_size)) as chunks:  # closing it closes the stream
         for chunk, terminated in chunks:
-            lines = chunk.split(b"\n")
+            lines = bytes(chunk).split(b"\n")
             if terminated:
                 lines.pop()  # what follows the chunk's last newline: nothing
             yield lines, terminated
 
 
-def read_line_chunks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Generator[tuple[bytes, bool], None, None]:
+def read_line_chunks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Generator[tuple[bytes | memoryview, bool], None, None]:
     """The stream in chunks of whole lines, about ``chunk_size`` bytes each, every one ending with a
-    newline; the flag is False only for a last chunk that holds a last line without one."""
-    pending: list[bytes] = []  # the start of a line the chunks so far have cut
+    newline; the flag is False only for a last chunk that holds a last line without one. A chunk
+    is a view of what was read where it can be: the line one read cut and the next completes comes
+    as a small chunk of its own, so no read is copied whole to join it (each copy of a megabyte is
+    fresh memory the process must fault in)."""
+    pending: list[bytes] = []  # the start of a line the reads so far have cut
     try:
         while chunk := stream.read(chunk_size):
             cut = chunk.rfind(b"\n") + 1
             if not cut:
                 pending.append(chunk)
                 continue
-            yield b"".join((*pending, memoryview(chunk)[:cut])), True
+            start = 0
+            if pending:
+                start = chunk.find(b"\n") + 1
+                yield b"".join((*pending, memoryview(chunk)[:start])), True
+            if start < cut:
+                yield memoryview(chunk)[start:cut], True
             pending = [chunk[cut:]] if cut < len(chunk) else []
         if pending:
             yield b"".join(pending), False
