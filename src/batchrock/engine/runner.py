@@ -109,7 +109,7 @@ class JobRunner:
         self.caller = BackendCaller(backend, deps.config, self._halt_requested, f"job {job.job_id}")
         self.work = BlockWork(job, fmt, self.caller)
         self.kms_key_id = job.spec.output_config.s3_encryption_key_id
-        self._next_publish = 0.0
+        self._next_publish = time.monotonic() + deps.config.progress_seconds  # the store has the counts it starts from
         self._next_halt_check = 0.0
         self._pending: PendingPart | None = None
         hand_over_the_gil_sooner()
