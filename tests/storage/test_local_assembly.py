@@ -98,7 +98,7 @@ def test_a_hint_never_fails_and_a_missing_part_still_fails_the_compose(tmp_path:
 def test_a_scratch_file_a_crash_left_stays_in_the_parts_folder(tmp_path: Path) -> None:
     store = store_with_parts(tmp_path, ("1-1", b"a\n"), ("1-2", b"bb\n"))
     store.precompose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1"])
-    store.wait_for_copies()  # then the process died
+    store.wait_for_copies()
     restarted = LocalObjectStore(tmp_path)  # the process died; a new one composes from the checkpoint
     restarted.compose("bucket", "out/job/in.jsonl.out", [PARTS + "1-1", PARTS + "1-2"])
     assert (tmp_path / "buckets/bucket/out/job/in.jsonl.out").read_bytes() == b"a\nbb\n"
